@@ -24,7 +24,7 @@ def parse_instances(body: bytes) -> list[list[float]]:
     """The rows of `{"instances": [[f1, f2, f3, f4], ...]}`, or BadRequest."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except ValueError:  # invalid UTF-8 or invalid JSON
         raise BadRequest('body is not JSON: send {"instances": [[...], ...]}') from None
     instances = payload.get("instances") if isinstance(payload, dict) else None
     if not isinstance(instances, list) or not instances:
@@ -41,8 +41,16 @@ def parse_instances(body: bytes) -> list[list[float]]:
     return [[float(v) for v in row] for row in instances]
 
 
+class PredictionServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], fitted: model.Model) -> None:
+        super().__init__(address, PredictionHandler)
+        self.model = fitted
+
+
 class PredictionHandler(BaseHTTPRequestHandler):
-    server: "PredictionServer"
+    server: PredictionServer
 
     def do_GET(self) -> None:
         if self.path == "/health":
@@ -81,14 +89,6 @@ class PredictionHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         log.info("%s %s", self.address_string(), format % args)
-
-
-class PredictionServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], fitted: model.Model) -> None:
-        super().__init__(address, PredictionHandler)
-        self.model = fitted
 
 
 def serve(settings: Settings) -> None:

@@ -1,0 +1,75 @@
+"""Rendering and running generated projects, shared by the test modules."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+
+REPO = Path(__file__).resolve().parent.parent
+FLAVORS = ["uv", "cuda", "relocated-home"]
+FRAMEWORKS = ["scikit-learn", "pytorch", "none"]
+CI_SERVICES = ["github", "gitlab", "none"]
+
+
+def tool(name: str) -> str:
+    """A command of this dev environment (uv, ruff, hadolint...): never a version manager's shim,
+    and independent of the Python version that a generated project asks for."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        raise AssertionError(f"{name} is not in the dev environment: run `uv sync` first")
+    return found
+
+
+def uv() -> str:
+    return tool("uv")
+
+
+def render(destination: Path, lock: bool = True, **answers: str) -> Path:
+    """A project rendered from the working tree (uncommitted changes included), like the README."""
+    copier.run_copy(
+        str(REPO),
+        destination,
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+        skip_tasks=True,
+    )
+    if lock:
+        lock_project(destination)
+    return destination
+
+
+def lock_project(project: Path) -> None:
+    """`uv lock`; for PyTorch projects with `--no-sources`, since PyTorch's own index is out of
+    reach offline: torch then resolves from the default index. The generated pyproject keeps
+    PyTorch's index, and tests assert on that configuration separately."""
+    command = [uv(), "lock", "--quiet"]
+    if "[tool.uv.sources]" in (project / "pyproject.toml").read_text():
+        command.append("--no-sources")
+    run(command, cwd=project)
+
+
+def run(command: list[str], cwd: Path, timeout: int = 900, check: bool = True, **kwargs):
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, command))} exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def project_files(project: Path) -> set[str]:
+    skip = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    return {
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if path.is_file() and not skip & set(path.relative_to(project).parts)
+    }

@@ -1,0 +1,122 @@
+"""Every variant renders the files it should, and they are clean: ruff, hadolint, no stray lines."""
+
+import itertools
+import re
+
+import pytest
+import yaml
+
+from helpers import CI_SERVICES, FLAVORS, FRAMEWORKS, project_files, render, run, tool
+
+COMMON_FILES = {
+    ".copier-answers.yml",
+    ".dockerignore",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    ".python-version",
+    "Dockerfile",
+    "README.md",
+    "compose.yaml",
+    "main.py",
+    "pyproject.toml",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/cli.py",
+    "src/{pkg}/config.py",
+    "src/{pkg}/data.py",
+    "src/{pkg}/device.py",
+    "src/{pkg}/health.py",
+    "src/{pkg}/info.py",
+    "src/{pkg}/model.py",
+    "src/{pkg}/server.py",
+    "src/{pkg}/training.py",
+    "tests/conftest.py",
+    "tests/test_server.py",
+    "tests/test_training.py",
+}
+CI_FILES = {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}
+
+# Every flavor x ci x framework, plus the other Python and CUDA choices.
+VARIANTS = [
+    {"image_flavor": flavor, "ci": ci, "ml_framework": framework}
+    for flavor, ci, framework in itertools.product(FLAVORS, CI_SERVICES, FRAMEWORKS)
+] + [
+    {"python_version": "3.11"},
+    {"python_version": "3.12", "image_flavor": "relocated-home"},
+    {"python_version": "3.14", "ml_framework": "none"},
+    {"image_flavor": "cuda", "cuda_version": "13.0.2", "ubuntu_version": "22.04"},
+    {"image_flavor": "cuda", "cuda_version": "12.6.3", "python_version": "3.12"},
+]
+
+
+def variant_id(answers):
+    return "-".join(answers.values())
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=variant_id)
+def variant(request, tmp_path_factory):
+    project = render(tmp_path_factory.mktemp("variant"), lock=False, **request.param)
+    return request.param, project
+
+
+def test_renders_exactly_the_expected_files(variant):
+    answers, project = variant
+    expected = {name.format(pkg="ml_project") for name in COMMON_FILES}
+    expected |= CI_FILES[answers.get("ci", "github")]
+
+    assert project_files(project) == expected
+
+
+def test_generated_python_passes_ruff(variant):
+    _, project = variant
+    run([tool("ruff"), "check", "--no-cache", "."], cwd=project)
+    run([tool("ruff"), "format", "--check", "--no-cache", "."], cwd=project)
+
+
+def test_dockerfile_passes_hadolint_without_findings(variant):
+    _, project = variant
+    result = run([tool("hadolint"), "Dockerfile"], cwd=project, check=False)
+
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_dockerfile_pins_its_images_and_names_no_syntax_frontend(variant):
+    answers, project = variant
+    dockerfile = (project / "Dockerfile").read_text()
+
+    assert "# syntax=" not in dockerfile
+    assert "latest" not in dockerfile
+    for image in re.findall(r"^FROM (\S+)", dockerfile, flags=re.M):
+        assert re.search(r":\d+\.\d+\.\d+", image), image
+    if answers.get("image_flavor") == "cuda":
+        assert "COPY --from=uv /uv /uvx /bin/" in dockerfile
+    assert "--locked --no-install-project --no-dev --compile-bytecode" in dockerfile
+    assert 'ENTRYPOINT ["python", "main.py"]' in dockerfile
+    assert "uv run" not in dockerfile
+
+
+def test_generated_text_files_have_no_stray_blank_lines(variant):
+    _, project = variant
+    for name in project_files(project):
+        text = (project / name).read_text()
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{name}: end of file"
+        assert not text.startswith("\n"), f"{name}: starts with a blank line"
+        if not name.endswith(".py"):  # ruff format owns the blank lines of Python files
+            assert "\n\n\n" not in text, f"{name}: two blank lines in a row"
+        assert not re.search(r"[ \t]+$", text, flags=re.M), f"{name}: trailing whitespace"
+
+
+def test_yaml_files_parse(variant):
+    _, project = variant
+    for name in project_files(project):
+        if name.endswith((".yml", ".yaml")):
+            assert yaml.safe_load((project / name).read_text()) is not None, name
+
+
+def test_answers_file_records_every_question(variant):
+    answers, project = variant
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+    assert recorded["_src_path"]
+    for key, value in answers.items():
+        assert recorded[key] == value
+    assert "uv_version" not in recorded  # derived values are recomputed, never stored

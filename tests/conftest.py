@@ -14,12 +14,14 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    # Heavy tests (multi-GB PyTorch wheels, PyTorch's own index) are deselected, not skipped,
+    # unless asked for: the default run has nothing skipped.
     if config.getoption("--run-heavy"):
         return
-    skip = pytest.mark.skip(reason="installs multi-GB PyTorch wheels; run with --run-heavy")
-    for item in items:
-        if "heavy" in item.keywords:
-            item.add_marker(skip)
+    heavy = [item for item in items if "heavy" in item.keywords]
+    if heavy:
+        config.hook.pytest_deselected(items=heavy)
+        items[:] = [item for item in items if "heavy" not in item.keywords]
 
 
 class Renders:
@@ -48,3 +50,28 @@ def renders(tmp_path_factory) -> Renders:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+_TIMINGS: dict[str, dict[str, float]] = {}
+
+
+@pytest.fixture(scope="session")
+def timings() -> dict[str, dict[str, float]]:
+    """Figures the Docker tier measures; printed as a table at the end of the run."""
+    from collections import defaultdict
+
+    table = defaultdict(dict)
+    _TIMINGS.clear()
+    yield table
+    _TIMINGS.update(table)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _TIMINGS:
+        return
+    columns = sorted({column for row in _TIMINGS.values() for column in row})
+    terminalreporter.section("Docker images (measured in this run)")
+    terminalreporter.write_line(" | ".join(["flavor".ljust(15), *columns]))
+    for flavor, row in _TIMINGS.items():
+        cells = [str(row.get(column, "-")).rjust(len(column)) for column in columns]
+        terminalreporter.write_line(" | ".join([flavor.ljust(15), *cells]))

@@ -1,0 +1,85 @@
+"""The Docker CLI, as the tests drive it: BuildKit, host network, timings."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Debian's docker.io client builds with BuildKit without buildx; .ci/run points DOCKER at it.
+DOCKER = os.environ.get("DOCKER", "docker")
+DEPENDENCY_STEP = "uv sync --locked --no-install-project"
+
+
+def docker(*args: str, check: bool = True, timeout: int = 900, cwd: Path | None = None):
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    result = subprocess.run(
+        [DOCKER, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"docker {' '.join(args)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-5000:]}"
+        )
+    return result
+
+
+def engine_answers() -> bool:
+    try:
+        return docker("info", check=False, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@dataclass
+class Build:
+    tag: str
+    seconds: float
+    log: str
+    returncode: int
+
+    def step_was_cached(self, command: str) -> bool:
+        """Whether BuildKit reused the layer of the RUN step whose command contains `command`."""
+        steps = re.findall(r"^(#\d+) \[.*\] RUN .*$", self.log, flags=re.M)
+        numbers = [n for n in steps if command in self._step_line(n)]
+        if not numbers:
+            raise AssertionError(f"no RUN step with {command!r} in the build log:\n{self.log}")
+        return all(re.search(rf"^{n} CACHED$", self.log, flags=re.M) for n in numbers)
+
+    def _step_line(self, number: str) -> str:
+        return next(line for line in self.log.splitlines() if line.startswith(f"{number} ["))
+
+
+def build(context: Path, tag: str, *extra: str, check: bool = True) -> Build:
+    started = time.perf_counter()
+    result = docker(
+        "build", "--network", "host", "--progress", "plain", "-t", tag, *extra, ".",
+        cwd=context, check=check,
+    )
+    return Build(tag, time.perf_counter() - started, result.stderr + result.stdout, result.returncode)
+
+
+def image_size_mb(tag: str) -> float:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout) / 1e6
+
+
+def image_config(tag: str) -> dict:
+    return json.loads(docker("image", "inspect", "--format", "{{json .Config}}", tag).stdout)
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """Images the Dockerfile pulls: FROM and COPY --from references that are not its stages."""
+    text = dockerfile.read_text()
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)", text, flags=re.M))
+    refs = re.findall(r"^FROM (\S+)", text, flags=re.M)
+    refs += re.findall(r"COPY --from=(\S+)", text)
+    return sorted({ref for ref in refs if ref not in stages})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

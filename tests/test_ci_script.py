@@ -1,0 +1,41 @@
+"""`.ci/run` runs exactly the README's test command, and fails when a test fails."""
+
+import os
+import re
+import shutil
+import sys
+
+import pytest
+
+from helpers import REPO, run
+
+TEST_COMMAND = "uv run pytest"
+
+
+def test_the_readme_and_ci_run_the_same_test_command():
+    readme = (REPO / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+
+    assert re.search(rf"^{re.escape(TEST_COMMAND)}$", quick_start, flags=re.M)
+    ci_lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert f"{TEST_COMMAND} || status=$?" in ci_lines
+
+
+@pytest.mark.parametrize(("test_body", "expected"), [("assert False", 1), ("assert True", 0)])
+def test_ci_run_exits_with_the_test_status(tmp_path, test_body, expected):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        REPO, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "build")
+    )
+    shutil.rmtree(checkout / "tests")
+    (checkout / "tests").mkdir()
+    (checkout / "tests" / "test_probe.py").write_text(f"def test_probe():\n    {test_body}\n")
+    # As CI starts it: outside this test run's virtual environment.
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTEST_ADDOPTS"}}
+    venv_bin = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
+
+    result = run(["bash", ".ci/run"], cwd=checkout, check=False, env=env, timeout=900)
+
+    assert result.returncode == expected, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 failed" in result.stdout if expected else "1 passed" in result.stdout

@@ -1,0 +1,215 @@
+"""Every flavor's image builds and runs: offline, non-root, fast to rebuild, quick to stop."""
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import in_ci
+from docker_cli import (
+    DEPENDENCY_STEP,
+    base_images,
+    build,
+    docker,
+    engine_answers,
+    free_port,
+    image_config,
+    image_size_mb,
+)
+from helpers import FLAVORS, REPO, run
+
+pytestmark = pytest.mark.docker
+
+UID = {"uv": "10001", "cuda": "10001", "relocated-home": "42420"}
+APP_DIR = {"uv": "/app", "cuda": "/app", "relocated-home": "/workspace"}
+HOME = {"uv": "/home/app", "cuda": "/home/app", "relocated-home": "/workspace"}
+
+
+@pytest.fixture(scope="session")
+def engine():
+    if not engine_answers():
+        reason = "no Docker engine answers `docker info`"
+        if in_ci():
+            pytest.fail(f"{reason}, and CI=true: .ci/run must install and start dockerd")
+        pytest.skip(f"{reason}; this tier runs in CI, where .ci/run starts one")
+
+
+@pytest.fixture(scope="session")
+def projects(renders, engine):
+    """One rendered, locked project per flavor, with its base images present (real or stand-in)."""
+    rendered = {flavor: renders.get(image_flavor=flavor) for flavor in FLAVORS}
+    tags = sorted({tag for p in rendered.values() for tag in base_images(p / "Dockerfile")})
+    run([str(REPO / "scripts" / "make-standin-images"), *tags], cwd=REPO, timeout=600)
+    return rendered
+
+
+@pytest.fixture(scope="session")
+def images(projects, timings):
+    """Each flavor built cold: no layer cache, and a fresh (empty) uv cache mount."""
+    built = {}
+    for flavor, project in projects.items():
+        result = build(project, f"copier-uv-mlops-test/{flavor}", "--no-cache")
+        timings[flavor]["cold build (s)"] = round(result.seconds, 1)
+        timings[flavor]["image size (MB)"] = round(image_size_mb(result.tag))
+        built[flavor] = result.tag
+    return built
+
+
+def container_run(image: str, *args: str, options: tuple[str, ...] = (), check: bool = True):
+    return docker("run", "--rm", "--network", "host", *options, image, *args, check=check)
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_image_runs_as_a_numeric_non_root_user_with_oci_labels(images, flavor):
+    config = image_config(images[flavor])
+
+    assert config["User"].split(":")[0] == UID[flavor]
+    assert config["Entrypoint"] == ["python", "main.py"]
+    assert config["Cmd"] == ["serve"]
+    assert config["Labels"]["org.opencontainers.image.title"] == "ML Project"
+    assert config["Healthcheck"]["Test"] == ["CMD", "python", "main.py", "healthcheck"]
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_info_reports_python_user_gpu_and_writable_outputs(images, flavor):
+    output = container_run(images[flavor], "info").stdout
+
+    assert "python      3.13" in output
+    assert f"uid {UID[flavor]}" in output
+    assert "gpu         none visible: training runs on the CPU" in output
+    assert f"home        {HOME[flavor]}" in output
+    assert f"{APP_DIR[flavor]}/outputs (writable)" in output
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_train_writes_the_model_and_metrics_without_network(images, tmp_path, flavor):
+    name = f"train-{flavor}-{time.monotonic_ns()}"
+    try:
+        result = docker("run", "--name", name, "--network", "none", images[flavor], "train")
+        docker("cp", f"{name}:{APP_DIR[flavor]}/outputs", str(tmp_path / "outputs"))
+    finally:
+        docker("rm", "-f", name, check=False)
+
+    assert "No GPU visible: training on the CPU." in result.stderr
+    assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["accuracy"] > 0.8
+    assert (tmp_path / "outputs" / "model.joblib").stat().st_size > 0
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_runs_under_an_arbitrary_uid_in_group_zero(images, flavor):
+    # OpenShift assigns a random uid in group 0; our docs promise that this works.
+    result = container_run(images[flavor], "train", options=("--user", "123456:0"))
+
+    assert "Accuracy on held-out data" in result.stderr
+
+
+def test_relocated_home_runs_as_ovhcloud_does(images):
+    image = images["relocated-home"]
+    options = ("--user", "42420:42420", "-e", "HOME=/workspace")
+
+    info = container_run(image, "info", options=options).stdout
+    train = container_run(image, "train", options=options)
+
+    assert "uid 42420, gid 42420" in info and "home        /workspace" in info
+    assert "Wrote /workspace/outputs/model.joblib" in train.stderr
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_serve_answers_over_the_host_network_and_stops_promptly(images, timings, flavor):
+    port = free_port()
+    name = f"serve-{flavor}-{port}"
+    docker("run", "-d", "--name", name, "--network", "host", "-e", f"PORT={port}", images[flavor])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_for(f"{base}/health") == (200, {"status": "ok", "framework": "scikit-learn"})
+        assert post(f"{base}/predict", {"instances": [[0, 0, 0, 0]]}) == (200, {"predictions": [0]})
+        status, payload = post(f"{base}/predict", {"instances": [[1, 2]]})
+        assert status == 400 and "error" in payload
+        assert "healthy" in docker("exec", name, "python", "main.py", "healthcheck").stdout
+
+        started = time.perf_counter()
+        docker("stop", name)
+        stop_seconds = time.perf_counter() - started
+        exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
+    finally:
+        docker("rm", "-f", name, check=False)
+
+    timings[flavor]["docker stop (s)"] = round(stop_seconds, 2)
+    assert stop_seconds < 3, f"docker stop took {stop_seconds:.1f} s: SIGTERM was not handled"
+    assert exit_code == "0"
+
+
+def test_the_cuda_image_says_it_falls_back_to_the_cpu(images):
+    result = container_run(images["cuda"], "train")
+
+    assert "No GPU visible: training on the CPU." in result.stderr
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_code_only_change_reuses_the_dependency_layer(projects, images, timings, tmp_path, flavor):
+    project = shutil.copytree(projects[flavor], tmp_path / "project", ignore=ignore_venv)
+    warm = build(project, f"copier-uv-mlops-test/{flavor}-edit")
+    module = next((project / "src").glob("*/training.py"))
+    module.write_text(module.read_text() + "\n# a code-only change\n")
+
+    rebuilt = build(project, f"copier-uv-mlops-test/{flavor}-edit")
+
+    assert warm.step_was_cached(DEPENDENCY_STEP)
+    assert rebuilt.step_was_cached(DEPENDENCY_STEP)
+    assert "# a code-only change" in docker(
+        "run", "--rm", "--entrypoint", "cat", rebuilt.tag, f"{APP_DIR[flavor]}/src/ml_project/training.py"
+    ).stdout
+    timings[flavor]["code-only rebuild (s)"] = round(rebuilt.seconds, 2)
+
+
+def test_a_host_venv_never_enters_the_image(projects, images, tmp_path):
+    project = shutil.copytree(projects["uv"], tmp_path / "project", ignore=ignore_venv)
+    (project / ".venv" / "bin").mkdir(parents=True)
+    (project / ".venv" / "HOST-VENV-MARKER").write_text("from the host\n")
+
+    result = build(project, "copier-uv-mlops-test/uv-venv")
+    probe = "import pathlib; print(sorted(p.name for p in pathlib.Path('/app/.venv').iterdir()))"
+    listing = docker("run", "--rm", "--entrypoint", "python", result.tag, "-c", probe).stdout
+
+    assert "HOST-VENV-MARKER" not in listing
+    assert "pyvenv.cfg" in listing  # the image's own venv, built inside
+
+
+def test_a_stale_lock_fails_the_build_with_uvs_message(projects, images, tmp_path):
+    project = shutil.copytree(projects["uv"], tmp_path / "project", ignore=ignore_venv)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"joblib>=1.4",', '"joblib>=1.4",\n    "six",'))
+
+    result = build(project, "copier-uv-mlops-test/uv-stale", check=False)
+
+    assert result.returncode != 0
+    assert "The lockfile at `uv.lock` needs to be updated, but `--locked` was provided" in result.log
+
+
+def ignore_venv(directory, names):
+    return [name for name in names if name == ".venv"]
+
+
+def wait_for(url: str, seconds: float = 30) -> tuple[int, dict]:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return reply.status, json.loads(reply.read())
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def post(url: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

@@ -1,0 +1,74 @@
+"""What a user runs on a fresh project: its own tests, and a lock that resolves."""
+
+import os
+import tomllib
+
+import pytest
+
+from helpers import run, uv
+
+
+def project_env() -> dict[str, str]:
+    # The generated project has its own venv: ours must not leak into its `uv run`.
+    return {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {},
+        {"image_flavor": "cuda"},
+        {"image_flavor": "relocated-home", "ci": "gitlab"},
+        {"ml_framework": "none", "python_version": "3.12"},
+    ],
+    ids=["defaults", "cuda", "relocated-home", "none-py3.12"],
+)
+def test_the_generated_projects_own_tests_pass(renders, tmp_path, answers):
+    project = renders.copy(tmp_path / "project", **answers)
+
+    result = run([uv(), "run", "--locked", "pytest", "-q"], cwd=project, env=project_env())
+
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_the_lock_matches_pyproject(renders):
+    project = renders.get()
+
+    run([uv(), "lock", "--check"], cwd=project, env=project_env())
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    assert {"scikit-learn", "joblib", "numpy"} <= {p["name"] for p in lock["package"]}
+
+
+@pytest.mark.parametrize(
+    ("answers", "index", "url_suffix"),
+    [
+        ({}, "pytorch-cpu", "/whl/cpu"),
+        ({"image_flavor": "relocated-home"}, "pytorch-cpu", "/whl/cpu"),
+        ({"image_flavor": "cuda"}, "pytorch-cu128", "/whl/cu128"),
+        ({"image_flavor": "cuda", "cuda_version": "13.0.2"}, "pytorch-cu130", "/whl/cu130"),
+        ({"image_flavor": "cuda", "cuda_version": "12.6.3"}, "pytorch-cu126", "/whl/cu126"),
+    ],
+    ids=["uv", "relocated-home", "cuda-12.8", "cuda-13.0", "cuda-12.6"],
+)
+def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, index, url_suffix):
+    project = renders.get(ml_framework="pytorch", **answers)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+
+    assert pyproject["tool"]["uv"]["sources"]["torch"] == [{"index": index}]
+    [entry] = pyproject["tool"]["uv"]["index"]
+    assert entry["name"] == index
+    assert entry["url"].startswith("https://download.pytorch.org") and entry["url"].endswith(url_suffix)
+    assert entry["explicit"] is True
+    # The lock resolved (offline, torch from the default index: see helpers.lock_project).
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    assert "torch" in {p["name"] for p in lock["package"]}
+
+
+@pytest.mark.heavy
+def test_the_pytorch_projects_own_tests_pass(tmp_path):
+    # Installs the real PyTorch wheels (GBs): needs PyTorch's index, so it runs on request.
+    from helpers import render
+
+    project = render(tmp_path / "project", lock=False, ml_framework="pytorch")
+    run([uv(), "lock"], cwd=project, env=project_env())
+    run([uv(), "run", "--locked", "pytest", "-q"], cwd=project, env=project_env(), timeout=3600)

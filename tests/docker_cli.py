@@ -56,10 +56,21 @@ class Build:
 def build(context: Path, tag: str, *extra: str, check: bool = True) -> Build:
     started = time.perf_counter()
     result = docker(
-        "build", "--network", "host", "--progress", "plain", "-t", tag, *extra, ".",
-        cwd=context, check=check,
+        "build",
+        "--network",
+        "host",
+        "--progress",
+        "plain",
+        "-t",
+        tag,
+        *extra,
+        ".",
+        cwd=context,
+        check=check,
     )
-    return Build(tag, time.perf_counter() - started, result.stderr + result.stdout, result.returncode)
+    return Build(
+        tag, time.perf_counter() - started, result.stderr + result.stdout, result.returncode
+    )
 
 
 def image_size_mb(tag: str) -> float:

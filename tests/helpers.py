@@ -1,6 +1,5 @@
 """Rendering and running generated projects, shared by the test modules."""
 
-import os
 import shutil
 import subprocess
 import sys

@@ -5,7 +5,6 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -150,7 +149,9 @@ def test_the_cuda_image_says_it_falls_back_to_the_cpu(images):
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
-def test_a_code_only_change_reuses_the_dependency_layer(projects, images, timings, tmp_path, flavor):
+def test_a_code_only_change_reuses_the_dependency_layer(
+    projects, images, timings, tmp_path, flavor
+):
     project = shutil.copytree(projects[flavor], tmp_path / "project", ignore=ignore_venv)
     warm = build(project, f"copier-uv-mlops-test/{flavor}-edit")
     module = next((project / "src").glob("*/training.py"))
@@ -160,9 +161,17 @@ def test_a_code_only_change_reuses_the_dependency_layer(projects, images, timing
 
     assert warm.step_was_cached(DEPENDENCY_STEP)
     assert rebuilt.step_was_cached(DEPENDENCY_STEP)
-    assert "# a code-only change" in docker(
-        "run", "--rm", "--entrypoint", "cat", rebuilt.tag, f"{APP_DIR[flavor]}/src/ml_project/training.py"
-    ).stdout
+    assert (
+        "# a code-only change"
+        in docker(
+            "run",
+            "--rm",
+            "--entrypoint",
+            "cat",
+            rebuilt.tag,
+            f"{APP_DIR[flavor]}/src/ml_project/training.py",
+        ).stdout
+    )
     timings[flavor]["code-only rebuild (s)"] = round(rebuilt.seconds, 2)
 
 
@@ -182,12 +191,16 @@ def test_a_host_venv_never_enters_the_image(projects, images, tmp_path):
 def test_a_stale_lock_fails_the_build_with_uvs_message(projects, images, tmp_path):
     project = shutil.copytree(projects["uv"], tmp_path / "project", ignore=ignore_venv)
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('"joblib>=1.4",', '"joblib>=1.4",\n    "six",'))
+    pyproject.write_text(
+        pyproject.read_text().replace('"joblib>=1.4",', '"joblib>=1.4",\n    "six",')
+    )
 
     result = build(project, "copier-uv-mlops-test/uv-stale", check=False)
 
     assert result.returncode != 0
-    assert "The lockfile at `uv.lock` needs to be updated, but `--locked` was provided" in result.log
+    assert (
+        "The lockfile at `uv.lock` needs to be updated, but `--locked` was provided" in result.log
+    )
 
 
 def ignore_venv(directory, names):

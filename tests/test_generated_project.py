@@ -10,7 +10,9 @@ from helpers import run, uv
 
 def project_env() -> dict[str, str]:
     # The generated project has its own venv: ours must not leak into its `uv run`.
-    return {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    return {
+        k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
+    }
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,9 @@ def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, 
     assert pyproject["tool"]["uv"]["sources"]["torch"] == [{"index": index}]
     [entry] = pyproject["tool"]["uv"]["index"]
     assert entry["name"] == index
-    assert entry["url"].startswith("https://download.pytorch.org") and entry["url"].endswith(url_suffix)
+    assert entry["url"].startswith("https://download.pytorch.org") and entry["url"].endswith(
+        url_suffix
+    )
     assert entry["explicit"] is True
     # The lock resolved (offline, torch from the default index: see helpers.lock_project).
     lock = tomllib.loads((project / "uv.lock").read_text())

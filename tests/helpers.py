@@ -72,3 +72,13 @@ def project_files(project: Path) -> set[str]:
         for path in project.rglob("*")
         if path.is_file() and not skip & set(path.relative_to(project).parts)
     }
+
+
+# What the generated CI runs on the code, and so what our tests run on generated projects.
+PROJECT_CHECKS = [
+    "uv run --locked ruff check .",
+    "uv run --locked ruff format --check .",
+    "uv run --locked pytest",
+]
+# What the generated CI runs on the built image.
+IMAGE_SMOKE_COMMANDS = ["info", "train"]

@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from helpers import run, uv
+from helpers import PROJECT_CHECKS, run, uv
 
 
 def project_env() -> dict[str, str]:
@@ -25,12 +25,13 @@ def project_env() -> dict[str, str]:
     ],
     ids=["defaults", "cuda", "relocated-home", "none-py3.12"],
 )
-def test_the_generated_projects_own_tests_pass(renders, tmp_path, answers):
+def test_the_generated_ci_checks_pass_locally(renders, tmp_path, answers):
+    # The exact commands of the generated CI: lint, format check, the project's own tests.
     project = renders.copy(tmp_path / "project", **answers)
 
-    result = run([uv(), "run", "--locked", "pytest", "-q"], cwd=project, env=project_env())
+    results = [run([uv(), *c.split()[1:]], cwd=project, env=project_env()) for c in PROJECT_CHECKS]
 
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert " passed" in results[-1].stdout and "failed" not in results[-1].stdout
 
 
 def test_the_lock_matches_pyproject(renders):

@@ -33,7 +33,15 @@ COMMON_FILES = {
     "tests/test_server.py",
     "tests/test_training.py",
 }
-CI_FILES = {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}
+CI_FILES = {
+    "github": {
+        ".github/workflows/ci.yml",
+        ".github/workflows/release.yml",
+        ".github/dependabot.yml",
+    },
+    "gitlab": {".gitlab-ci.yml"},
+    "none": set(),
+}
 
 # Every flavor x ci x framework, plus the other Python and CUDA choices.
 VARIANTS = [

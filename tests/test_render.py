@@ -24,7 +24,7 @@ COMMON_FILES = {
     "src/{pkg}/config.py",
     "src/{pkg}/data.py",
     "src/{pkg}/device.py",
-    "src/{pkg}/health.py",
+    "src/{pkg}/healthcheck.py",
     "src/{pkg}/info.py",
     "src/{pkg}/model.py",
     "src/{pkg}/server.py",

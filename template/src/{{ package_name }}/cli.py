@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print_info(settings)
     else:
-        from .health import check
+        from .healthcheck import check
 
         return check(settings)
     return 0

@@ -19,7 +19,7 @@ from docker_cli import (
     image_config,
     image_size_mb,
 )
-from helpers import FLAVORS, REPO, run
+from helpers import FLAVORS, REPO, render, run, uv
 
 pytestmark = pytest.mark.docker
 
@@ -99,9 +99,10 @@ def test_train_writes_the_model_and_metrics_without_network(images, tmp_path, fl
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
-def test_runs_under_an_arbitrary_uid_in_group_zero(images, flavor):
-    # OpenShift assigns a random uid in group 0; our docs promise that this works.
-    result = container_run(images[flavor], "train", options=("--user", "123456:0"))
+@pytest.mark.parametrize("user", ["123456:0", "42420:42420", "2000:2000"])
+def test_runs_under_any_uid_a_platform_assigns(images, flavor, user):
+    # OpenShift: a random uid in group 0; OVHcloud: 42420; Kubernetes: whatever runAsUser says.
+    result = container_run(images[flavor], "train", options=("--user", user))
 
     assert "Accuracy on held-out data" in result.stderr
 
@@ -226,3 +227,20 @@ def post(url: str, payload: dict) -> tuple[int, dict]:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_pytorch_image_builds_and_trains(engine, tmp_path, flavor):
+    # Real PyTorch wheels (GBs, from PyTorch's own index): runs with --run-heavy where reachable.
+    project = render(tmp_path / "project", lock=False, image_flavor=flavor, ml_framework="pytorch")
+    run([uv(), "lock"], cwd=project, timeout=1800)
+    run(
+        [str(REPO / "scripts" / "make-standin-images"), *base_images(project / "Dockerfile")],
+        cwd=REPO,
+    )
+    image = build(project, f"copier-uv-mlops-test/{flavor}-pytorch").tag
+
+    result = container_run(image, "train")
+
+    assert "falling back to the CPU" in result.stderr or "Training on the GPU" in result.stderr

@@ -30,6 +30,7 @@ COMMON_FILES = {
     "src/{pkg}/server.py",
     "src/{pkg}/training.py",
     "tests/conftest.py",
+    "tests/test_config.py",
     "tests/test_server.py",
     "tests/test_training.py",
 }

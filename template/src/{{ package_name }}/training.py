@@ -16,7 +16,7 @@ def train(settings: Settings) -> dict[str, object]:
     device, reason = select_device()
     log.info(reason)
     started = time.perf_counter()
-    train_x, train_y, test_x, test_y = train_test_split(*make_dataset())
+    train_x, train_y, test_x, test_y = train_test_split(*make_dataset(settings.train_samples))
     fitted = model.fit(train_x, train_y, device=device)
     predictions = model.predict(fitted, test_x)
     correct = sum(p == y for p, y in zip(predictions, test_y, strict=True))

@@ -26,18 +26,15 @@ def uv() -> str:
     return tool("uv")
 
 
-def render(destination: Path, lock: bool = True, **answers: str) -> Path:
-    """A project rendered from the working tree (uncommitted changes included), like the README."""
-    copier.run_copy(
-        str(REPO),
-        destination,
-        data=answers,
-        defaults=True,
-        unsafe=True,
-        vcs_ref="HEAD",
-        quiet=True,
-        skip_tasks=True,
-    )
+# Non-interactive, with the template's `uv lock` task left to lock_project (it must see our uv).
+COPIER_OPTIONS = {"defaults": True, "unsafe": True, "skip_tasks": True, "quiet": True}
+
+
+def render(
+    destination: Path, lock: bool = True, template: Path = REPO, ref: str = "HEAD", **answers: str
+) -> Path:
+    """A rendered project; by default from the working tree (uncommitted changes included)."""
+    copier.run_copy(str(template), destination, data=answers, vcs_ref=ref, **COPIER_OPTIONS)
     if lock:
         lock_project(destination)
     return destination

@@ -9,7 +9,7 @@ import copier
 import pytest
 import yaml
 
-from helpers import REPO, lock_project, project_files, run, tool, uv
+from helpers import COPIER_OPTIONS, REPO, project_files, render, run, tool, uv
 
 OLD, NEW = "v0.1.0", "v0.2.0"
 COPY_IGNORE = shutil.ignore_patterns(
@@ -53,17 +53,7 @@ def template_repo(tmp_path_factory) -> Path:
 
 
 def generate(template_repo: Path, destination: Path, ref: str, **answers: str) -> Path:
-    copier.run_copy(
-        str(template_repo),
-        destination,
-        data=answers,
-        vcs_ref=ref,
-        defaults=True,
-        unsafe=True,
-        skip_tasks=True,
-        quiet=True,
-    )
-    lock_project(destination)
+    render(destination, template=template_repo, ref=ref, **answers)
     git(destination, "init", "-q", "-b", "main")
     git(destination, "add", "-A")
     git(destination, "commit", "-q", "-m", "Generated from the template")
@@ -71,16 +61,7 @@ def generate(template_repo: Path, destination: Path, ref: str, **answers: str) -
 
 
 def update(project: Path, ref: str = NEW, **answers: str) -> None:
-    copier.run_update(
-        project,
-        data=answers,
-        vcs_ref=ref,
-        defaults=True,
-        overwrite=True,
-        unsafe=True,
-        skip_tasks=True,
-        quiet=True,
-    )
+    copier.run_update(project, data=answers, vcs_ref=ref, overwrite=True, **COPIER_OPTIONS)
 
 
 def project_env() -> dict[str, str]:
@@ -117,16 +98,12 @@ def updated(template_repo, tmp_path_factory):
     update(project)
 
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    fresh = tmp_path_factory.mktemp("fresh") / "churn"
-    copier.run_copy(
-        str(template_repo),
-        fresh,
-        data={k: v for k, v in answers.items() if not k.startswith("_")},
-        vcs_ref=NEW,
-        defaults=True,
-        unsafe=True,
-        skip_tasks=True,
-        quiet=True,
+    fresh = render(
+        tmp_path_factory.mktemp("fresh") / "churn",
+        lock=False,
+        template=template_repo,
+        ref=NEW,
+        **{k: v for k, v in answers.items() if not k.startswith("_")},
     )
     return project, fresh, user_lock
 

@@ -18,15 +18,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from docker_cli import DOCKER, base_images, docker, free_port, image_size_mb  # noqa: E402
-from helpers import render, uv  # noqa: E402
+from docker_cli import (  # noqa: E402
+    DOCKER,
+    docker,
+    ensure_base_images,
+    free_port,
+    image_size_mb,
+)
+from helpers import project_env, render, uv, wait_for  # noqa: E402
 
 BASELINES = REPO / "bench" / "baselines"
 DOCS = REPO / "docs"
@@ -142,7 +147,7 @@ def stop_seconds(subject: Subject, command: str) -> float:
     docker("run", "-d", "--name", name, "--network", "host", *options, *subject.run_args(command))
     try:
         if command == "serve":
-            wait_for_health(port)
+            wait_for(f"http://127.0.0.1:{port}/health", seconds=120)
         else:
             time.sleep(3)
         started = time.perf_counter()
@@ -150,17 +155,6 @@ def stop_seconds(subject: Subject, command: str) -> float:
         return time.perf_counter() - started
     finally:
         docker("rm", "-f", name, check=False)
-
-
-def wait_for_health(port: int, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"nothing answered /health on port {port}")
 
 
 def works_as_42420(subject: Subject) -> bool:
@@ -179,12 +173,8 @@ def works_as_42420(subject: Subject) -> bool:
 
 
 def add_dependency(project: Path, package: str) -> None:
-    subprocess.run([uv(), "add", "--quiet", package], cwd=project, check=True, env=clean_env())
+    subprocess.run([uv(), "add", "--quiet", package], cwd=project, check=True, env=project_env())
     export_requirements(project)
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
 
 
 def measure_images(subjects: list[Subject], runs: int, workdir: Path, reuse: bool) -> None:
@@ -235,14 +225,14 @@ def measure_installers(runs: int, workdir: Path) -> dict[str, dict[str, float]]:
         [uv(), "python", "find", "--system", "3.13"], check=True, capture_output=True, text=True
     ).stdout.strip()
     poetry = [uv(), "tool", "run", "--python", python, "--from", "poetry>=2,<3", "poetry"]
-    env = {**clean_env(), "POETRY_VIRTUALENVS_IN_PROJECT": "true"}
+    env = {**project_env(), "POETRY_VIRTUALENVS_IN_PROJECT": "true"}
     # Poetry reads the main dependencies only; its lock would resolve the dev group too.
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     pyproject.write_text(
         text[: text.index("[dependency-groups]")] + text[text.index("[build-system]") :]
     )
-    subprocess.run([uv(), "lock", "--quiet"], cwd=project, check=True, env=clean_env())
+    subprocess.run([uv(), "lock", "--quiet"], cwd=project, check=True, env=project_env())
     locked = subprocess.run([*poetry, "lock"], cwd=project, capture_output=True, text=True, env=env)
     if locked.returncode != 0:
         POETRY_FAILURE.append((locked.stderr or locked.stdout).strip().splitlines()[-1])
@@ -254,10 +244,10 @@ def measure_installers(runs: int, workdir: Path) -> dict[str, dict[str, float]]:
             "uv sync --locked": lambda c=caches: timed(
                 [uv(), "sync", "--locked", "--no-dev", "--no-install-project"],
                 project,
-                {**clean_env(), "UV_CACHE_DIR": str(c / "uv")},
+                {**project_env(), "UV_CACHE_DIR": str(c / "uv")},
             ),
             "pip install -r": lambda c=caches: pip_install(
-                project, python, {**clean_env(), "PIP_CACHE_DIR": str(c / "pip")}
+                project, python, {**project_env(), "PIP_CACHE_DIR": str(c / "pip")}
             ),
             "poetry install": lambda c=caches: timed(
                 [*poetry, "install", "--no-root", "--only", "main"],
@@ -476,7 +466,7 @@ def main() -> int:
     subjects = [s for s in SUBJECTS if not args.only or s.name in args.only]
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
-        ensure_base_images(workdir)
+        prepare_base_images(workdir)
         measure_images(subjects, args.runs, workdir, args.reuse)
         saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         if args.skip_installers:
@@ -502,13 +492,12 @@ def main() -> int:
     return 0
 
 
-def ensure_base_images(workdir: Path) -> None:
+def prepare_base_images(workdir: Path) -> None:
     project = render(workdir / "probe", lock=False, image_flavor="cuda")
-    uv_image = render(workdir / "probe-uv", lock=False, image_flavor="uv")
-    tags = set(base_images(project / "Dockerfile")) | set(base_images(uv_image / "Dockerfile"))
-    for baseline in BASELINES.glob("*.Dockerfile"):
-        tags |= set(base_images(baseline))
-    subprocess.run([str(REPO / "scripts" / "make-standin-images"), *sorted(tags)], check=True)
+    uv_project = render(workdir / "probe-uv", lock=False, image_flavor="uv")
+    ensure_base_images(
+        project / "Dockerfile", uv_project / "Dockerfile", *BASELINES.glob("*.Dockerfile")
+    )
 
 
 if __name__ == "__main__":

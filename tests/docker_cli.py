@@ -3,14 +3,37 @@
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# Debian's docker.io client builds with BuildKit without buildx; .ci/run points DOCKER at it.
-DOCKER = os.environ.get("DOCKER", "docker")
+
+def _buildkit_client() -> str:
+    """The first `docker` on PATH that builds with BuildKit: one with buildx, or a client older
+    than 23 (Debian's docker.io), whose BuildKit needs no buildx. Else plain `docker`."""
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        client = shutil.which("docker", path=directory)
+        if not client:
+            continue
+        probe = [client, "buildx", "version"]
+        if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+            return client
+        version = subprocess.run(
+            [client, "version", "--format", "{{.Client.Version}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        if version[:2].isdigit() and int(version.split(".")[0]) < 23:
+            return client
+    return "docker"
+
+
+# $DOCKER wins (.ci/run sets it); otherwise a client that can build this project's Dockerfiles.
+DOCKER = os.environ.get("DOCKER") or _buildkit_client()
 DEPENDENCY_STEP = "uv sync --locked --no-install-project"
 
 
@@ -88,6 +111,15 @@ def base_images(dockerfile: Path) -> list[str]:
     refs = re.findall(r"^FROM (\S+)", text, flags=re.M)
     refs += re.findall(r"COPY --from=(\S+)", text)
     return sorted({ref for ref in refs if ref not in stages})
+
+
+def ensure_base_images(*dockerfiles: Path) -> None:
+    """The images these Dockerfiles pull: real where a registry answers, else local stand-ins."""
+    tags = sorted({tag for dockerfile in dockerfiles for tag in base_images(dockerfile)})
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make-standin-images"
+    subprocess.run(
+        [str(script), *tags], env={**os.environ, "DOCKER": DOCKER}, check=True, timeout=600
+    )
 
 
 def free_port() -> int:

@@ -1,8 +1,13 @@
 """Rendering and running generated projects, shared by the test modules."""
 
+import json
+import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import copier
@@ -40,6 +45,13 @@ def render(
     return destination
 
 
+def project_env() -> dict[str, str]:
+    """This environment without our virtual environment: a generated project uses its own."""
+    return {
+        k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
+    }
+
+
 def lock_project(project: Path) -> None:
     """`uv lock`; for PyTorch projects with `--no-sources`, since PyTorch's own index is out of
     reach offline: torch then resolves from the default index. The generated pyproject keeps
@@ -47,7 +59,7 @@ def lock_project(project: Path) -> None:
     command = [uv(), "lock", "--quiet"]
     if "[tool.uv.sources]" in (project / "pyproject.toml").read_text():
         command.append("--no-sources")
-    run(command, cwd=project)
+    run(command, cwd=project, env=project_env())
 
 
 def run(command: list[str], cwd: Path, timeout: int = 900, check: bool = True, **kwargs):
@@ -79,3 +91,16 @@ PROJECT_CHECKS = [
 ]
 # What the generated CI runs on the built image.
 IMAGE_SMOKE_COMMANDS = ["info", "train"]
+
+
+def wait_for(url: str, seconds: float = 30) -> tuple[int, dict]:
+    """GET url until something answers, for a server that is still starting."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return reply.status, json.loads(reply.read())
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

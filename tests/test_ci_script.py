@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, run
+from helpers import REPO, project_env, run
 
 TEST_COMMAND = "uv run pytest"
 
@@ -31,7 +31,7 @@ def test_ci_run_exits_with_the_test_status(tmp_path, test_body, expected):
     (checkout / "tests").mkdir()
     (checkout / "tests" / "test_probe.py").write_text(f"def test_probe():\n    {test_body}\n")
     # As CI starts it: outside this test run's virtual environment.
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTEST_ADDOPTS"}}
+    env = {k: v for k, v in project_env().items() if k != "PYTEST_ADDOPTS"}
     venv_bin = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
 

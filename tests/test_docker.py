@@ -1,7 +1,6 @@
 """Every flavor's image builds and runs: offline, non-root, fast to rebuild, quick to stop."""
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -11,15 +10,15 @@ import pytest
 from conftest import in_ci
 from docker_cli import (
     DEPENDENCY_STEP,
-    base_images,
     build,
     docker,
     engine_answers,
+    ensure_base_images,
     free_port,
     image_config,
     image_size_mb,
 )
-from helpers import FLAVORS, REPO, render, run, uv
+from helpers import FLAVORS, render, run, uv, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -41,8 +40,7 @@ def engine():
 def projects(renders, engine):
     """One rendered, locked project per flavor, with its base images present (real or stand-in)."""
     rendered = {flavor: renders.get(image_flavor=flavor) for flavor in FLAVORS}
-    tags = sorted({tag for p in rendered.values() for tag in base_images(p / "Dockerfile")})
-    run([str(REPO / "scripts" / "make-standin-images"), *tags], cwd=REPO, timeout=600)
+    ensure_base_images(*(project / "Dockerfile" for project in rendered.values()))
     return rendered
 
 
@@ -150,10 +148,8 @@ def test_the_cuda_image_says_it_falls_back_to_the_cpu(images):
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
-def test_a_code_only_change_reuses_the_dependency_layer(
-    projects, images, timings, tmp_path, flavor
-):
-    project = shutil.copytree(projects[flavor], tmp_path / "project", ignore=ignore_venv)
+def test_a_code_only_change_reuses_the_dependency_layer(renders, images, timings, tmp_path, flavor):
+    project = renders.copy(tmp_path / "project", image_flavor=flavor)
     warm = build(project, f"copier-uv-mlops-test/{flavor}-edit")
     module = next((project / "src").glob("*/training.py"))
     module.write_text(module.read_text() + "\n# a code-only change\n")
@@ -176,8 +172,8 @@ def test_a_code_only_change_reuses_the_dependency_layer(
     timings[flavor]["code-only rebuild (s)"] = round(rebuilt.seconds, 2)
 
 
-def test_a_host_venv_never_enters_the_image(projects, images, tmp_path):
-    project = shutil.copytree(projects["uv"], tmp_path / "project", ignore=ignore_venv)
+def test_a_host_venv_never_enters_the_image(renders, images, tmp_path):
+    project = renders.copy(tmp_path / "project", image_flavor="uv")
     (project / ".venv" / "bin").mkdir(parents=True)
     (project / ".venv" / "HOST-VENV-MARKER").write_text("from the host\n")
 
@@ -189,8 +185,8 @@ def test_a_host_venv_never_enters_the_image(projects, images, tmp_path):
     assert "pyvenv.cfg" in listing  # the image's own venv, built inside
 
 
-def test_a_stale_lock_fails_the_build_with_uvs_message(projects, images, tmp_path):
-    project = shutil.copytree(projects["uv"], tmp_path / "project", ignore=ignore_venv)
+def test_a_stale_lock_fails_the_build_with_uvs_message(renders, images, tmp_path):
+    project = renders.copy(tmp_path / "project", image_flavor="uv")
     pyproject = project / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text().replace('"joblib>=1.4",', '"joblib>=1.4",\n    "six",')
@@ -202,22 +198,6 @@ def test_a_stale_lock_fails_the_build_with_uvs_message(projects, images, tmp_pat
     assert (
         "The lockfile at `uv.lock` needs to be updated, but `--locked` was provided" in result.log
     )
-
-
-def ignore_venv(directory, names):
-    return [name for name in names if name == ".venv"]
-
-
-def wait_for(url: str, seconds: float = 30) -> tuple[int, dict]:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                return reply.status, json.loads(reply.read())
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def post(url: str, payload: dict) -> tuple[int, dict]:
@@ -235,10 +215,7 @@ def test_a_pytorch_image_builds_and_trains(engine, tmp_path, flavor):
     # Real PyTorch wheels (GBs, from PyTorch's own index): runs with --run-heavy where reachable.
     project = render(tmp_path / "project", lock=False, image_flavor=flavor, ml_framework="pytorch")
     run([uv(), "lock"], cwd=project, timeout=1800)
-    run(
-        [str(REPO / "scripts" / "make-standin-images"), *base_images(project / "Dockerfile")],
-        cwd=REPO,
-    )
+    ensure_base_images(project / "Dockerfile")
     image = build(project, f"copier-uv-mlops-test/{flavor}-pytorch").tag
 
     result = container_run(image, "train")

@@ -1,18 +1,10 @@
 """What a user runs on a fresh project: its own tests, and a lock that resolves."""
 
-import os
 import tomllib
 
 import pytest
 
-from helpers import PROJECT_CHECKS, run, uv
-
-
-def project_env() -> dict[str, str]:
-    # The generated project has its own venv: ours must not leak into its `uv run`.
-    return {
-        k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
-    }
+from helpers import PROJECT_CHECKS, project_env, run, uv
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,5 @@
 """`copier update` keeps the user's work: real git repositories, two template releases."""
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +8,7 @@ import copier
 import pytest
 import yaml
 
-from helpers import COPIER_OPTIONS, REPO, project_files, render, run, tool, uv
+from helpers import COPIER_OPTIONS, REPO, project_env, project_files, render, run, tool, uv
 
 OLD, NEW = "v0.1.0", "v0.2.0"
 COPY_IGNORE = shutil.ignore_patterns(
@@ -62,10 +61,6 @@ def generate(template_repo: Path, destination: Path, ref: str, **answers: str) -
 
 def update(project: Path, ref: str = NEW, **answers: str) -> None:
     copier.run_update(project, data=answers, vcs_ref=ref, overwrite=True, **COPIER_OPTIONS)
-
-
-def project_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
 
 
 def conflict_files(project: Path) -> list[str]:

@@ -3,8 +3,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pytest_copie.plugin import Copie
 
-from helpers import render
+from helpers import copy_template, lock_project
 
 
 def pytest_addoption(parser):
@@ -24,18 +25,31 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if "heavy" not in item.keywords]
 
 
+# Rendering goes through pytest-copie 0.3.1 (2025), not pytest-copier 0.4.1 (2023), both read
+# before choosing. pytest-copier imports `copier.main` and `copier.Worker`, which copier 9.19
+# deprecates as internal (DeprecationWarning on every run), snapshots the whole template root,
+# .git and .venv included, into a new git repository unless told which paths to copy, pulls in
+# two more plugins (pytest-gitconfig, with a session-wide autouse fixture, and pytest-dir-equal)
+# and renders with neither `vcs_ref` nor `skip_tasks`. pytest-copie is maintained, calls copier's
+# public `run_copy`, renders `vcs_ref="HEAD"` (the working tree, uncommitted changes included,
+# which copier adds through git, so ignored paths stay out), validates answers as copier does,
+# and has a session fixture. What it lacks (skipping tasks, quiet output, a destination of our
+# choice) helpers.copy_template and helpers.render add.
+
+
 class Renders:
     """Each variant is rendered (and locked) once per session; tests copy it when they change it."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, copie: Copie):
+        self.copie = copie
         self.cache: dict[tuple, Path] = {}
 
     def get(self, **answers: str) -> Path:
         key = tuple(sorted(answers.items()))
         if key not in self.cache:
-            name = "-".join(f"{v}" for _, v in key) or "defaults"
-            self.cache[key] = render(self.root / name.replace("/", "_"), **answers)
+            project = copy_template(self.copie, **answers)
+            lock_project(project)
+            self.cache[key] = project
         return self.cache[key]
 
     def copy(self, destination: Path, **answers: str) -> Path:
@@ -44,8 +58,10 @@ class Renders:
 
 
 @pytest.fixture(scope="session")
-def renders(tmp_path_factory) -> Renders:
-    return Renders(tmp_path_factory.mktemp("renders"))
+def renders(copie_session: Copie) -> Renders:
+    """Renders made by pytest-copie's session fixture, in its folder (kept with
+    --keep-copied-projects)."""
+    return Renders(copie_session)
 
 
 def in_ci() -> bool:

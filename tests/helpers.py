@@ -1,16 +1,24 @@
-"""Rendering and running generated projects, shared by the test modules."""
+"""Rendering and running generated projects, shared by the test modules and bench/.
 
+Rendering goes through pytest-copie (see conftest.py for why that plugin). Commands in rendered
+projects go through `run`: the plugin has no facility for it."""
+
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from unittest import mock
 
 import copier
+import pytest_copie.plugin
+from pytest_copie.plugin import Copie
 
 REPO = Path(__file__).resolve().parent.parent
 FLAVORS = ["uv", "cuda", "relocated-home"]
@@ -31,15 +39,40 @@ def uv() -> str:
     return tool("uv")
 
 
-# Non-interactive, with the template's `uv lock` task left to lock_project (it must see our uv).
-COPIER_OPTIONS = {"defaults": True, "unsafe": True, "skip_tasks": True, "quiet": True}
+# What copier is told besides pytest-copie's own options (defaults, unsafe, vcs_ref): the template's
+# `uv lock` task is left to lock_project (it must see our uv, and PyTorch needs --no-sources
+# offline), and copier's messages stay out of the test output.
+RENDER_OPTIONS = {"skip_tasks": True, "quiet": True}
+# The same options for copier's own API (test_update drives `copier.run_update` with them).
+COPIER_OPTIONS = {"defaults": True, "unsafe": True, **RENDER_OPTIONS}
+
+
+def copy_template(copie: Copie, template: Path = REPO, ref: str = "HEAD", **answers: str) -> Path:
+    """A project rendered by pytest-copie from `template` at `ref`, unanswered questions at their
+    defaults. "HEAD" renders the working tree, uncommitted changes included (copier adds them
+    through git, so ignored paths such as .venv stay out); without it copier would render the
+    newest release tag. Raises what copier raised, e.g. a validator's ValueError."""
+    # pytest-copie 0.3.1 has no option for tasks or quiet output: they go to the run_copy it calls.
+    run_copy = functools.partial(copier.run_copy, **RENDER_OPTIONS)
+    with mock.patch.object(pytest_copie.plugin, "run_copy", run_copy):
+        result = copie.copy(extra_answers=answers, template_dir=Path(template), vcs_ref=ref)
+    if result.exception is not None:
+        raise result.exception
+    assert result.project_dir is not None
+    return result.project_dir
 
 
 def render(
     destination: Path, lock: bool = True, template: Path = REPO, ref: str = "HEAD", **answers: str
 ) -> Path:
-    """A rendered project; by default from the working tree (uncommitted changes included)."""
-    copier.run_copy(str(template), destination, data=answers, vcs_ref=ref, **COPIER_OPTIONS)
+    """copy_template into `destination` (absent or an empty directory); usable outside pytest."""
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    # pytest-copie renders into numbered folders of its own; this one is next to `destination`,
+    # so the finished project moves in with one rename, and nothing is left when copier fails.
+    with tempfile.TemporaryDirectory(prefix=".copie-", dir=destination.parent) as workdir:
+        copie = Copie(Path(template), Path(workdir), Path(workdir) / "copier-settings.yml")
+        copy_template(copie, template, ref, **answers).rename(destination)
     if lock:
         lock_project(destination)
     return destination

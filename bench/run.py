@@ -24,13 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from docker_cli import (  # noqa: E402
-    DOCKER,
-    docker,
-    ensure_base_images,
-    free_port,
-    image_size_mb,
-)
+from containers import free_port, image_size_mb  # noqa: E402
+from docker_cli import DOCKER, docker, ensure_base_images  # noqa: E402
 from helpers import project_env, render, uv, wait_for  # noqa: E402
 
 BASELINES = REPO / "bench" / "baselines"

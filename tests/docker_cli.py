@@ -1,10 +1,9 @@
-"""The Docker CLI, as the tests drive it: BuildKit, host network, timings."""
+"""The Docker CLI, where BuildKit is needed: image builds (with their timings) and the stand-in
+base images. Containers and image inspection go through the SDK: see containers.py."""
 
-import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -50,13 +49,6 @@ def docker(*args: str, check: bool = True, timeout: int = 900, cwd: Path | None 
     return result
 
 
-def engine_answers() -> bool:
-    try:
-        return docker("info", check=False, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @dataclass
 class Build:
     tag: str
@@ -96,14 +88,6 @@ def build(context: Path, tag: str, *extra: str, check: bool = True) -> Build:
     )
 
 
-def image_size_mb(tag: str) -> float:
-    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout) / 1e6
-
-
-def image_config(tag: str) -> dict:
-    return json.loads(docker("image", "inspect", "--format", "{{json .Config}}", tag).stdout)
-
-
 def base_images(dockerfile: Path) -> list[str]:
     """Images the Dockerfile pulls: FROM and COPY --from references that are not its stages."""
     text = dockerfile.read_text()
@@ -120,9 +104,3 @@ def ensure_base_images(*dockerfiles: Path) -> None:
     subprocess.run(
         [str(script), *tags], env={**os.environ, "DOCKER": DOCKER}, check=True, timeout=600
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -1,4 +1,7 @@
-"""Every flavor's image builds and runs: offline, non-root, fast to rebuild, quick to stop."""
+"""Every flavor's image builds and runs: offline, non-root, fast to rebuild, quick to stop.
+
+Images are built with the CLI (BuildKit); containers run through the docker SDK (containers.py).
+"""
 
 import json
 import time
@@ -7,17 +10,9 @@ import urllib.request
 
 import pytest
 
+import containers
 from conftest import in_ci
-from docker_cli import (
-    DEPENDENCY_STEP,
-    build,
-    docker,
-    engine_answers,
-    ensure_base_images,
-    free_port,
-    image_config,
-    image_size_mb,
-)
+from docker_cli import DEPENDENCY_STEP, build, ensure_base_images
 from helpers import FLAVORS, render, run, uv, wait_for
 
 pytestmark = pytest.mark.docker
@@ -29,8 +24,8 @@ HOME = {"uv": "/home/app", "cuda": "/home/app", "relocated-home": "/workspace"}
 
 @pytest.fixture(scope="session")
 def engine():
-    if not engine_answers():
-        reason = "no Docker engine answers `docker info`"
+    if not containers.engine_answers():
+        reason = "no Docker engine answers the docker SDK's ping"
         if in_ci():
             pytest.fail(f"{reason}, and CI=true: .ci/run must install and start dockerd")
         pytest.skip(f"{reason}; this tier runs in CI, where .ci/run starts one")
@@ -51,18 +46,14 @@ def images(projects, timings):
     for flavor, project in projects.items():
         result = build(project, f"copier-uv-mlops-test/{flavor}", "--no-cache")
         timings[flavor]["cold build (s)"] = round(result.seconds, 1)
-        timings[flavor]["image size (MB)"] = round(image_size_mb(result.tag))
+        timings[flavor]["image size (MB)"] = round(containers.image_size_mb(result.tag))
         built[flavor] = result.tag
     return built
 
 
-def container_run(image: str, *args: str, options: tuple[str, ...] = (), check: bool = True):
-    return docker("run", "--rm", "--network", "host", *options, image, *args, check=check)
-
-
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_image_runs_as_a_numeric_non_root_user_with_oci_labels(images, flavor):
-    config = image_config(images[flavor])
+    config = containers.image_config(images[flavor])
 
     assert config["User"].split(":")[0] == UID[flavor]
     assert config["Entrypoint"] == ["python", "main.py"]
@@ -73,7 +64,7 @@ def test_image_runs_as_a_numeric_non_root_user_with_oci_labels(images, flavor):
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_info_reports_python_user_gpu_and_writable_outputs(images, flavor):
-    output = container_run(images[flavor], "info").stdout
+    output = containers.run(images[flavor], "info").stdout
 
     assert "python      3.13" in output
     assert f"uid {UID[flavor]}" in output
@@ -84,12 +75,10 @@ def test_info_reports_python_user_gpu_and_writable_outputs(images, flavor):
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_train_writes_the_model_and_metrics_without_network(images, tmp_path, flavor):
-    name = f"train-{flavor}-{time.monotonic_ns()}"
-    try:
-        result = docker("run", "--name", name, "--network", "none", images[flavor], "train")
-        docker("cp", f"{name}:{APP_DIR[flavor]}/outputs", str(tmp_path / "outputs"))
-    finally:
-        docker("rm", "-f", name, check=False)
+    with containers.started(images[flavor], "train", network="none") as container:
+        result = containers.finished(container)
+        assert result.exit_code == 0, result.describe("train")
+        containers.copy_out(container, f"{APP_DIR[flavor]}/outputs", tmp_path)
 
     assert "No GPU visible: training on the CPU." in result.stderr
     assert json.loads((tmp_path / "outputs" / "metrics.json").read_text())["accuracy"] > 0.8
@@ -100,17 +89,17 @@ def test_train_writes_the_model_and_metrics_without_network(images, tmp_path, fl
 @pytest.mark.parametrize("user", ["123456:0", "42420:42420", "2000:2000"])
 def test_runs_under_any_uid_a_platform_assigns(images, flavor, user):
     # OpenShift: a random uid in group 0; OVHcloud: 42420; Kubernetes: whatever runAsUser says.
-    result = container_run(images[flavor], "train", options=("--user", user))
+    result = containers.run(images[flavor], "train", user=user)
 
     assert "Accuracy on held-out data" in result.stderr
 
 
 def test_relocated_home_runs_as_ovhcloud_does(images):
     image = images["relocated-home"]
-    options = ("--user", "42420:42420", "-e", "HOME=/workspace")
+    options = {"user": "42420:42420", "environment": {"HOME": "/workspace"}}
 
-    info = container_run(image, "info", options=options).stdout
-    train = container_run(image, "train", options=options)
+    info = containers.run(image, "info", **options).stdout
+    train = containers.run(image, "train", **options)
 
     assert "uid 42420, gid 42420" in info and "home        /workspace" in info
     assert "Wrote /workspace/outputs/model.joblib" in train.stderr
@@ -118,31 +107,27 @@ def test_relocated_home_runs_as_ovhcloud_does(images):
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_serve_answers_over_the_host_network_and_stops_promptly(images, timings, flavor):
-    port = free_port()
-    name = f"serve-{flavor}-{port}"
-    docker("run", "-d", "--name", name, "--network", "host", "-e", f"PORT={port}", images[flavor])
-    try:
+    port = containers.free_port()
+    with containers.started(images[flavor], environment={"PORT": str(port)}) as container:
         base = f"http://127.0.0.1:{port}"
         assert wait_for(f"{base}/health") == (200, {"status": "ok", "framework": "scikit-learn"})
         assert post(f"{base}/predict", {"instances": [[0, 0, 0, 0]]}) == (200, {"predictions": [0]})
         status, payload = post(f"{base}/predict", {"instances": [[1, 2]]})
         assert status == 400 and "error" in payload
-        assert "healthy" in docker("exec", name, "python", "main.py", "healthcheck").stdout
+        assert "healthy" in containers.exec_in(container, "python", "main.py", "healthcheck").stdout
 
-        started = time.perf_counter()
-        docker("stop", name)
-        stop_seconds = time.perf_counter() - started
-        exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
-    finally:
-        docker("rm", "-f", name, check=False)
+        stop_started = time.perf_counter()
+        container.stop()  # docker stop: SIGTERM, then SIGKILL after 10 s
+        stop_seconds = time.perf_counter() - stop_started
+        code = containers.exit_code(container)
 
     timings[flavor]["docker stop (s)"] = round(stop_seconds, 2)
     assert stop_seconds < 3, f"docker stop took {stop_seconds:.1f} s: SIGTERM was not handled"
-    assert exit_code == "0"
+    assert code == 0
 
 
 def test_the_cuda_image_says_it_falls_back_to_the_cpu(images):
-    result = container_run(images["cuda"], "train")
+    result = containers.run(images["cuda"], "train")
 
     assert "No GPU visible: training on the CPU." in result.stderr
 
@@ -158,17 +143,8 @@ def test_a_code_only_change_reuses_the_dependency_layer(renders, images, timings
 
     assert warm.step_was_cached(DEPENDENCY_STEP)
     assert rebuilt.step_was_cached(DEPENDENCY_STEP)
-    assert (
-        "# a code-only change"
-        in docker(
-            "run",
-            "--rm",
-            "--entrypoint",
-            "cat",
-            rebuilt.tag,
-            f"{APP_DIR[flavor]}/src/ml_project/training.py",
-        ).stdout
-    )
+    shipped = f"{APP_DIR[flavor]}/src/ml_project/training.py"
+    assert "# a code-only change" in containers.run(rebuilt.tag, shipped, entrypoint="cat").stdout
     timings[flavor]["code-only rebuild (s)"] = round(rebuilt.seconds, 2)
 
 
@@ -179,7 +155,7 @@ def test_a_host_venv_never_enters_the_image(renders, images, tmp_path):
 
     result = build(project, "copier-uv-mlops-test/uv-venv")
     probe = "import pathlib; print(sorted(p.name for p in pathlib.Path('/app/.venv').iterdir()))"
-    listing = docker("run", "--rm", "--entrypoint", "python", result.tag, "-c", probe).stdout
+    listing = containers.run(result.tag, "-c", probe, entrypoint="python").stdout
 
     assert "HOST-VENV-MARKER" not in listing
     assert "pyvenv.cfg" in listing  # the image's own venv, built inside
@@ -218,6 +194,6 @@ def test_a_pytorch_image_builds_and_trains(engine, tmp_path, flavor):
     ensure_base_images(project / "Dockerfile")
     image = build(project, f"copier-uv-mlops-test/{flavor}-pytorch").tag
 
-    result = container_run(image, "train")
+    result = containers.run(image, "train")
 
     assert "falling back to the CPU" in result.stderr or "Training on the GPU" in result.stderr

@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from helpers import CI_SERVICES, FLAVORS, FRAMEWORKS, project_files, render, run, tool
+from helpers import CI_SERVICES, FLAVORS, FRAMEWORKS, copy_template, project_files, run, tool
 
 COMMON_FILES = {
     ".copier-answers.yml",
@@ -62,9 +62,8 @@ def variant_id(answers):
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=variant_id)
-def variant(request, tmp_path_factory):
-    project = render(tmp_path_factory.mktemp("variant"), lock=False, **request.param)
-    return request.param, project
+def variant(request, copie_session):
+    return request.param, copy_template(copie_session, **request.param)
 
 
 def test_renders_exactly_the_expected_files(variant):

@@ -30,7 +30,7 @@ def client() -> docker.DockerClient:
 def engine_answers() -> bool:
     try:
         return client().ping()
-    except docker.errors.DockerException:
+    except (docker.errors.DockerException, OSError):  # OSError: requests' connection errors
         return False
 
 

@@ -66,17 +66,19 @@ def carry(template: str, old: str, new: str, answers_file: str) -> None:
     # name has just appeared and the old one has just gone.
     if not target.is_file() or Path(old).exists() or committed(new) is not None:
         return
-    edited = committed(old)
-    if edited is None:
-        # The team had deleted the file: like copier for any deleted file, do not bring it back.
-        target.unlink()
-        return
     with tempfile.TemporaryDirectory(prefix="carry-renamed-file.") as scratch:
         base = as_last_rendered(template, old, answers_file, Path(scratch, "last-update"))
+        if base is None:
+            return  # The project's release had no file by this name: another entry's rename.
+        edited = committed(old)
+        if edited is None:
+            # The team had deleted the file: like copier for any deleted file, do not bring it back.
+            target.unlink()
+            return
         if edited == base:
             return  # Never edited: the new release's file, as copier wrote it, is right.
         base_file, new_file = Path(scratch, "base"), Path(scratch, "new")
-        base_file.write_bytes(base or b"")
+        base_file.write_bytes(base)
         new_file.write_bytes(target.read_bytes())
         target.write_bytes(edited)
         labels = [arg for label in LABELS for arg in ("-L", label)]

@@ -11,7 +11,7 @@ import yaml
 
 from helpers import COPIER_OPTIONS, REPO, project_env, project_files, render, run, tool, uv
 
-OLD, NEW, LATER = "v0.1.0", "v0.2.0", "v0.3.0"
+OLD, NEW, LATER, RENAMED_AGAIN = "v0.1.0", "v0.2.0", "v0.3.0", "v0.4.0"
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build"
 )
@@ -44,14 +44,34 @@ def as_v0_3_0(tree: Path) -> None:
     healthcheck.write_text(text.replace(V0_2_0_LINE, V0_3_0_LINE))
 
 
-def scratch_template(repo: Path, tagged: bool) -> dict[str, str]:
+def as_v0_4_0(tree: Path) -> None:
+    """A scratch release that renames the file again, healthcheck.py to probe.py, with the
+    migration entries that README.md's "Releasing the template" asks for."""
+    as_v0_3_0(tree)
+    package = tree / "template" / "src" / "{{ package_name }}"
+    (package / "healthcheck.py").rename(package / "probe.py")
+    cli = package / "cli.py"
+    cli.write_text(cli.read_text().replace("from .healthcheck import", "from .probe import"))
+    config = tree / "copier.yml"
+    text = config.read_text()
+    entry = re.search(r"  - when: .*?/health\.py\"\n.*?/healthcheck\.py\"\n", text, re.DOTALL)
+    assert entry, "copier.yml no longer has the health.py migration entry"
+    health_to_probe = entry[0].replace('/healthcheck.py"', '/probe.py"')
+    healthcheck_to_probe = health_to_probe.replace('/health.py"', '/healthcheck.py"')
+    config.write_text(text.replace(entry[0], health_to_probe + healthcheck_to_probe))
+
+
+RELEASES = [(OLD, as_v0_1_0), (NEW, None), (LATER, as_v0_3_0)]
+
+
+def scratch_template(repo: Path, tagged: bool, releases=RELEASES) -> dict[str, str]:
     """A scratch copy of this template with one commit per release: OLD (before the rename), NEW
     (the working tree), LATER (NEW with healthcheck.py changed). Each commit is tagged with its
     release, or none is. Returns each release's commit hash."""
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     commits = {}
-    for release, shape in [(OLD, as_v0_1_0), (NEW, None), (LATER, as_v0_3_0)]:
+    for release, shape in releases:
         for entry in repo.iterdir():
             if entry.name != ".git":
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
@@ -310,6 +330,34 @@ def test_a_renamed_file_the_team_deleted_stays_deleted(template_repo, tmp_path):
     update(project, ref=LATER)
 
     assert not (project / HEALTHCHECK).exists()
+
+
+@pytest.fixture(scope="module")
+def renamed_twice_repo(tmp_path_factory) -> Path:
+    """The scratch template with one more tagged release, which renames the file again."""
+    repo = tmp_path_factory.mktemp("renamed-twice") / "copier-uv-mlops"
+    scratch_template(repo, tagged=True, releases=[*RELEASES, (RENAMED_AGAIN, as_v0_4_0)])
+    return repo
+
+
+@pytest.mark.parametrize("start", [OLD, LATER])
+def test_a_file_renamed_twice_keeps_the_teams_edit_from_either_old_name(
+    renamed_twice_repo, tmp_path, start
+):
+    old_name = f"{PKG}/health.py" if start == OLD else HEALTHCHECK
+    project = generate(renamed_twice_repo, tmp_path / "churn", start)
+    with (project / old_name).open("a") as f:
+        f.write(USER_PROBE)
+    git(project, "commit", "-q", "-am", "Our health check")
+    fresh = render(tmp_path / "fresh", lock=False, template=renamed_twice_repo, ref=RENAMED_AGAIN)
+
+    update(project, ref=RENAMED_AGAIN)
+
+    assert (project / PKG / "probe.py").read_text() == (
+        fresh / PKG / "probe.py"
+    ).read_text() + USER_PROBE
+    assert not (project / old_name).exists()
+    assert conflict_files(project) == []
 
 
 # `_commit` records a release tag, or a commit hash where the template repository has no tags.

@@ -1,5 +1,6 @@
-"""`copier update` keeps the user's work: real git repositories, two template releases."""
+"""`copier update` keeps the user's work: real git repositories, scratch template releases."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,11 +11,15 @@ import yaml
 
 from helpers import COPIER_OPTIONS, REPO, project_env, project_files, render, run, tool, uv
 
-OLD, NEW = "v0.1.0", "v0.2.0"
+OLD, NEW, LATER, RENAMED_AGAIN = "v0.1.0", "v0.2.0", "v0.3.0", "v0.4.0"
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build"
 )
 PKG = "src/ml_project"
+HEALTHCHECK = f"{PKG}/healthcheck.py"
+# The scratch v0.3.0 changes one line of healthcheck.py, the file v0.2.0 renamed.
+V0_2_0_LINE = "with urllib.request.urlopen(url, timeout=3) as response:"
+V0_3_0_LINE = "with urllib.request.urlopen(url, timeout=5) as response:"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -31,23 +36,61 @@ def as_v0_1_0(tree: Path) -> None:
     cli.write_text(cli.read_text().replace("from .healthcheck import", "from .health import"))
 
 
+def as_v0_3_0(tree: Path) -> None:
+    """A scratch release after the rename that changes the renamed file."""
+    healthcheck = tree / "template" / "src" / "{{ package_name }}" / "healthcheck.py"
+    text = healthcheck.read_text()
+    assert V0_2_0_LINE in text, "the scratch v0.3.0 no longer finds the line it changes"
+    healthcheck.write_text(text.replace(V0_2_0_LINE, V0_3_0_LINE))
+
+
+def as_v0_4_0(tree: Path) -> None:
+    """A scratch release that renames the file again, healthcheck.py to probe.py, with the
+    migration entries that README.md's "Releasing the template" asks for."""
+    as_v0_3_0(tree)
+    package = tree / "template" / "src" / "{{ package_name }}"
+    (package / "healthcheck.py").rename(package / "probe.py")
+    cli = package / "cli.py"
+    cli.write_text(cli.read_text().replace("from .healthcheck import", "from .probe import"))
+    config = tree / "copier.yml"
+    text = config.read_text()
+    entry = re.search(r"  - when: .*?/health\.py\"\n.*?/healthcheck\.py\"\n", text, re.DOTALL)
+    assert entry, "copier.yml no longer has the health.py migration entry"
+    health_to_probe = entry[0].replace('/healthcheck.py"', '/probe.py"')
+    healthcheck_to_probe = health_to_probe.replace('/health.py"', '/healthcheck.py"')
+    config.write_text(text.replace(entry[0], health_to_probe + healthcheck_to_probe))
+
+
+RELEASES = [(OLD, as_v0_1_0), (NEW, None), (LATER, as_v0_3_0)]
+
+
+def scratch_template(repo: Path, tagged: bool, releases=RELEASES) -> dict[str, str]:
+    """A scratch copy of this template with one commit per release: OLD (before the rename), NEW
+    (the working tree), LATER (NEW with healthcheck.py changed). Each commit is tagged with its
+    release, or none is. Returns each release's commit hash."""
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    commits = {}
+    for release, shape in releases:
+        for entry in repo.iterdir():
+            if entry.name != ".git":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        shutil.copytree(REPO, repo, ignore=COPY_IGNORE, dirs_exist_ok=True)
+        if shape:
+            shape(repo)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"release {release}")
+        if tagged:
+            git(repo, "tag", release)
+        commits[release] = git(repo, "rev-parse", "HEAD").strip()
+    return commits
+
+
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> Path:
-    """A scratch copy of this template with two release tags: OLD, then NEW (the working tree)."""
+    """The scratch template, its releases tagged."""
     repo = tmp_path_factory.mktemp("template") / "copier-uv-mlops"
-    shutil.copytree(REPO, repo, ignore=COPY_IGNORE)
-    as_v0_1_0(repo)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "release 0.1.0")
-    git(repo, "tag", OLD)
-    for entry in repo.iterdir():
-        if entry.name != ".git":
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    shutil.copytree(REPO, repo, ignore=COPY_IGNORE, dirs_exist_ok=True)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "release 0.2.0")
-    git(repo, "tag", NEW)
+    scratch_template(repo, tagged=True)
     return repo
 
 
@@ -212,3 +255,143 @@ def test_a_bad_update_says_why_and_changes_nothing(
     assert message in result.stderr
     assert (git(project, "rev-parse", "HEAD"), git(project, "status", "--porcelain")) == before
     assert {name: (project / name).read_bytes() for name in project_files(project)} == snapshot
+
+
+# A renamed file takes both the team's edits and every later template change to it.
+USER_PROBE = '\n\ndef gpu_ready() -> bool:\n    """Added by the team."""\n    return True\n'
+
+
+@pytest.fixture(scope="module")
+def later_healthcheck(template_repo, tmp_path_factory) -> str:
+    """healthcheck.py as a fresh LATER render has it."""
+    fresh = render(
+        tmp_path_factory.mktemp("fresh-later") / "churn",
+        lock=False,
+        template=template_repo,
+        ref=LATER,
+    )
+    return (fresh / HEALTHCHECK).read_text()
+
+
+def update_health_py(template_repo: Path, project: Path, edit) -> str:
+    """Generate from OLD, let `edit` change health.py and commit, update to LATER."""
+    generate(template_repo, project, OLD)
+    health = project / PKG / "health.py"
+    health.write_text(edit(health.read_text()))
+    git(project, "commit", "-q", "--allow-empty", "-am", "Our health check")
+    update(project, ref=LATER)
+    assert not health.exists()
+    return (project / HEALTHCHECK).read_text()
+
+
+def test_a_renamed_file_the_team_never_touched_takes_the_later_release_exactly(
+    template_repo, later_healthcheck, tmp_path
+):
+    healthcheck = update_health_py(template_repo, tmp_path / "churn", lambda text: text)
+
+    assert healthcheck == later_healthcheck
+
+
+def test_a_renamed_file_keeps_the_teams_edit_and_the_later_release_change(
+    template_repo, later_healthcheck, tmp_path
+):
+    healthcheck = update_health_py(
+        template_repo, tmp_path / "churn", lambda text: text + USER_PROBE
+    )
+
+    assert healthcheck == later_healthcheck + USER_PROBE
+
+
+def test_an_edit_of_a_renamed_file_on_the_lines_the_template_changed_shows_a_conflict(
+    template_repo, tmp_path
+):
+    team_line = "with urllib.request.urlopen(url, timeout=10) as response:"
+    project = tmp_path / "churn"
+    healthcheck = update_health_py(
+        template_repo, project, lambda text: text.replace(V0_2_0_LINE, team_line)
+    )
+
+    conflict = re.search(
+        r"<<<<<<< before updating\n(.*)=======\n(.*)>>>>>>> after updating\n",
+        healthcheck,
+        re.DOTALL,
+    )
+    assert conflict, healthcheck
+    assert team_line in conflict[1]
+    assert V0_3_0_LINE in conflict[2]
+    assert conflict_files(project) == [HEALTHCHECK]
+
+
+def test_a_renamed_file_the_team_deleted_stays_deleted(template_repo, tmp_path):
+    project = generate(template_repo, tmp_path / "churn", OLD)
+    git(project, "rm", "-q", f"{PKG}/health.py")
+    git(project, "commit", "-q", "-m", "We probe health elsewhere")
+
+    update(project, ref=LATER)
+
+    assert not (project / HEALTHCHECK).exists()
+
+
+@pytest.fixture(scope="module")
+def renamed_twice_repo(tmp_path_factory) -> Path:
+    """The scratch template with one more tagged release, which renames the file again."""
+    repo = tmp_path_factory.mktemp("renamed-twice") / "copier-uv-mlops"
+    scratch_template(repo, tagged=True, releases=[*RELEASES, (RENAMED_AGAIN, as_v0_4_0)])
+    return repo
+
+
+@pytest.mark.parametrize("start", [OLD, LATER])
+def test_a_file_renamed_twice_keeps_the_teams_edit_from_either_old_name(
+    renamed_twice_repo, tmp_path, start
+):
+    old_name = f"{PKG}/health.py" if start == OLD else HEALTHCHECK
+    project = generate(renamed_twice_repo, tmp_path / "churn", start)
+    with (project / old_name).open("a") as f:
+        f.write(USER_PROBE)
+    git(project, "commit", "-q", "-am", "Our health check")
+    fresh = render(tmp_path / "fresh", lock=False, template=renamed_twice_repo, ref=RENAMED_AGAIN)
+
+    update(project, ref=RENAMED_AGAIN)
+
+    assert (project / PKG / "probe.py").read_text() == (
+        fresh / PKG / "probe.py"
+    ).read_text() + USER_PROBE
+    assert not (project / old_name).exists()
+    assert conflict_files(project) == []
+
+
+# `_commit` records a release tag, or a commit hash where the template repository has no tags.
+@pytest.fixture(scope="module")
+def untagged_template_repo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The scratch template with no tags, and each release's commit hash."""
+    repo = tmp_path_factory.mktemp("untagged") / "copier-uv-mlops"
+    return repo, scratch_template(repo, tagged=False)
+
+
+def recorded_commit(project: Path) -> str:
+    return yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"]
+
+
+@pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "untagged"])
+def test_commit_records_a_tag_or_a_hash_and_the_update_carries_the_rename(
+    template_repo, untagged_template_repo, later_healthcheck, tmp_path, tagged
+):
+    repo, commits = (template_repo, {}) if tagged else untagged_template_repo
+    project = generate(repo, tmp_path / "churn", OLD if tagged else commits[OLD])
+    health = project / PKG / "health.py"
+    health.write_text(health.read_text() + USER_PROBE)
+    git(project, "commit", "-q", "-am", "Our health check")
+    before = recorded_commit(project)
+
+    copier.run_update(project, overwrite=True, **COPIER_OPTIONS)  # to the newest tag, else HEAD
+
+    after = recorded_commit(project)
+    if tagged:
+        assert (before, after) == (OLD, LATER)
+    else:
+        for recorded, release in [(before, OLD), (after, LATER)]:
+            assert re.fullmatch(r"[0-9a-f]{7,40}", recorded), recorded
+            assert git(repo, "rev-parse", recorded).strip() == commits[release]
+    assert (project / HEALTHCHECK).read_text() == later_healthcheck + USER_PROBE
+    assert not health.exists()
+    assert conflict_files(project) == []

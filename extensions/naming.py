@@ -142,9 +142,10 @@ PACKAGE_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 
 
 def package_name_from(project_name: str) -> str:
-    """The snake_case ASCII package name for a project name ("3D Churn" -> "ml_3d_churn"), or ""
+    """The snake_case ASCII package name for a project name ("3D Café" -> "ml_3d_cafe"), or ""
     when it has no ASCII letter or digit. A name that would shadow a module gets `_project`."""
-    name = "_".join(re.findall(r"[a-z0-9]+", project_name.lower()))
+    ascii_name = unicodedata.normalize("NFKD", project_name).encode("ascii", "ignore").decode()
+    name = "_".join(re.findall(r"[a-z0-9]+", ascii_name.lower()))
     if name[:1].isdigit():
         name = f"ml_{name}"
     if name and shadowed_module(name, CHOICE_MODULES_ALL):

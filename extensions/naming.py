@@ -209,6 +209,9 @@ def package_name_problem(
 # Free text
 # ---------------------------------------------------------------------------------------------
 
+# The generated project's ruff line length.
+LINE_LENGTH = 100
+
 # Line breaks and controls: no one-line field of any target can hold them as themselves.
 NOT_ONE_LINE = {"Cc", "Cs", "Zl", "Zp"}
 
@@ -222,15 +225,51 @@ def one_line_problem(text: str, key: str) -> str:
             f"{key} has line breaks or control characters ({shown}): write it on one line, "
             "without them."
         )
+    if text.endswith("\\"):
+        return (
+            f"{key} ends with a backslash, which hadolint misreads at the end of a Dockerfile "
+            "label: remove it."
+        )
     return ""
+
+
+def project_name_problem(project_name: str) -> str:
+    """One line that says what is wrong with project_name and how to fix it, or ""."""
+    if not project_name.strip():
+        return 'project_name is empty: give a name such as "Churn Model".'
+    problem = one_line_problem(project_name, "project_name")
+    if problem:
+        return problem
+    # The name is a string in a line of the generated code (info.py: `        ("project", `).
+    room = LINE_LENGTH - len('        ("project", ),')
+    width = _display_width(python_string(project_name))
+    if width > room:
+        return (
+            f"project_name is too long: as a Python string it takes {width} of the {room} "
+            "columns it has in the generated code (a symbol or emoji takes 6 to 10): shorten "
+            "it and say the rest in the description."
+        )
+    return ""
+
+
+def _python_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _python_char(char: str, quote: str) -> str:
     if char in ("\\", quote):
         return "\\" + char
-    if char.isprintable():
+    if char.isascii() and char.isprintable():
         return char
-    return repr(char)[1:-1]  # \n, \x00, \u2028, \ud800: escapes that any Python reads
+    # Letters, marks and digits of any script stay readable; other characters (controls,
+    # surrogates, typographic dashes, quotes and spaces, symbols, emoji) become escapes, since
+    # ruff's RUF001/RUF002 flag the ones that look like ASCII.
+    if char.isprintable() and unicodedata.category(char)[0] in "LMN":
+        return char
+    return _python_escape(char)
 
 
 def python_string(text: str) -> str:
@@ -239,12 +278,36 @@ def python_string(text: str) -> str:
     return quote + "".join(_python_char(char, quote) for char in text) + quote
 
 
+def _display_width(text: str) -> int:
+    """Columns a line takes, as ruff's line-length rule counts them."""
+    return sum(
+        0
+        if unicodedata.category(char) in ("Mn", "Me")
+        else 2
+        if unicodedata.east_asian_width(char) in "WF"
+        else 1
+        for char in text
+    )
+
+
 def python_docstring(text: str) -> str:
-    """A one-line docstring of `text`, ruff-format clean: a quote is escaped only where it would
-    end the docstring (next to another quote, or last), surrounding spaces are dropped."""
-    body = "".join(_python_char(char, "") for char in text.strip())
-    body = re.sub(r'"(?="|$)', r"\"", body)
-    return f'"""{body}"""'
+    """A module docstring of `text`, ruff clean: quotes escaped only where they would end it or
+    where ruff would add a space, runs of spaces collapsed, and lines wrapped at spaces to fit
+    the line length (a longer word keeps a line of its own, which ruff allows)."""
+    width = LINE_LENGTH - len('"""') - 1
+    words = ["".join(_python_char(char, "") for char in word) for word in text.split(" ") if word]
+    lines = [""]
+    for word in words:
+        joined = f"{lines[-1]} {word}" if lines[-1] else word
+        if lines[-1] and _display_width(joined) > width:
+            lines.append(word)
+        else:
+            lines[-1] = joined
+    body = "\n".join(lines)
+    body = re.sub(r'^"|"(?="|$)', r"\"", body)
+    if len(lines) == 1 and _display_width(body) <= LINE_LENGTH - len('""""""'):
+        return f'"""{body}"""'
+    return f'"""{body}\n"""'
 
 
 _TOML_ESCAPES = {"\b": r"\b", "\t": r"\t", "\n": r"\n", "\f": r"\f", "\r": r"\r"}
@@ -288,6 +351,7 @@ class NamingExtension(Extension):
             package_name_from,
             package_name_problem,
             one_line_problem,
+            project_name_problem,
             python_string,
             python_docstring,
             toml_string,

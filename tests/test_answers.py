@@ -176,8 +176,11 @@ def test_copier_itself_rejects_bad_answers_before_writing_anything(tmp_path):
 
 
 FREE_TEXT = {
-    "project_name": 'Zoë\'s "Model" 🎉 \\ [x](y) <b> $HOME',
-    "description": 'Emoji 🚀 𝄞 outside the BMP, """ triple quotes, a backslash \\ and {braces}',
+    "project_name": 'Zoë\'s "Model" – 🎉 \\ [x](y) <b> $HOME',
+    "description": (
+        'Emoji 🚀 𝄞 outside the BMP, """ triple quotes, a backslash \\ and {braces}, '
+        "“typographic quotes” and a long description that ruff's line length makes wrap."
+    ),
     "author_name": "Ünïcode 👩‍💻 Team",
 }
 
@@ -193,7 +196,9 @@ def test_emoji_quotes_and_backslashes_in_free_text_give_a_working_project(tmp_pa
     docstring = ast.get_docstring(
         ast.parse((project / "src" / package / "__init__.py").read_text())
     )
-    assert docstring == f"{FREE_TEXT['project_name']}: {FREE_TEXT['description']}"
+    assert docstring.split() == f"{FREE_TEXT['project_name']}: {FREE_TEXT['description']}".split()
+    run([tool("ruff"), "check", "--no-cache", "."], cwd=project)  # what the project's CI runs
+    run([tool("ruff"), "format", "--check", "--no-cache", "."], cwd=project)
     info = run([tool("uv"), "run", "--locked", "main.py", "info"], cwd=project, env=project_env())
     assert FREE_TEXT["project_name"] in info.stdout
 

@@ -5,7 +5,9 @@ import ast
 import importlib.util
 import tomllib
 
+import jinja2
 import pytest
+import yaml
 
 from helpers import REPO
 
@@ -38,10 +40,32 @@ def test_python_string_is_a_literal_of_the_text(text):
     assert ast.literal_eval(naming.python_string(text)) == text
 
 
+def words(text):
+    return [word for word in text.split(" ") if word]
+
+
 @pytest.mark.parametrize("text", ODD_TEXTS)
-def test_python_docstring_is_a_docstring_of_the_stripped_text(text):
+def test_python_docstring_is_a_docstring_of_the_text_with_single_spaces(text):
     module = ast.parse(naming.python_docstring(text))
-    assert ast.get_docstring(module, clean=False) == text.strip()
+    assert ast.get_docstring(module, clean=False) == " ".join(words(text))
+
+
+def test_python_docstring_wraps_long_text_within_the_line_length():
+    text = "A churn model – built with “care” 🎉, " * 12 + "x" * 120
+    source = naming.python_docstring(text)
+
+    lines = source.splitlines()
+    assert len(lines) > 3
+    assert all(len(line) <= 100 for line in lines if " " in line)  # ruff allows a lone long word
+    docstring = ast.get_docstring(ast.parse(source), clean=False)
+    assert words(docstring.replace("\n", " ")) == words(text)
+
+
+def test_python_literals_escape_what_ruff_would_flag_and_keep_letters_readable():
+    # RUF001/RUF002 flag look-alikes of ASCII such as the en dash and curly quotes.
+    assert naming.python_string("Zoë’s model – 日本語 🎉") == (
+        '"Zoë\\u2019s model \\u2013 日本語 \\U0001f389"'
+    )
 
 
 def test_python_string_quotes_as_ruff_format_does():
@@ -164,6 +188,55 @@ def test_one_line_problem_refuses_line_breaks_and_controls(text):
     assert "\n" not in problem
 
 
-@pytest.mark.parametrize("text", ["Zoë 🚀", "👩‍💻 team", 'quotes " and \\', "", "日本語"])
+def test_one_line_problem_refuses_a_trailing_backslash_that_hadolint_misreads():
+    assert "ends with a backslash" in naming.one_line_problem("C:\\", "description")
+
+
+@pytest.mark.parametrize(
+    ("project_name", "message"),
+    [
+        ("  ", 'project_name is empty: give a name such as "Churn Model".'),
+        ("x" * 77, "as a Python string it takes 79 of the 78 columns"),
+        ("🎉" * 8, "as a Python string it takes 82 of the 78 columns"),
+        ("a\nb", "project_name has line breaks"),
+    ],
+)
+def test_project_name_problem_names_the_problem_and_a_fix(project_name, message):
+    assert message in naming.project_name_problem(project_name)
+
+
+@pytest.mark.parametrize("project_name", ["x" * 76, "日本語" * 12, "Churn Model 🎉"])
+def test_project_names_that_fit_a_line_of_code_are_accepted(project_name):
+    assert naming.project_name_problem(project_name) == ""
+
+
+@pytest.mark.parametrize("text", ["Zoë 🚀", "👩‍💻 team", 'quotes " and \\ inside', "", "日本語"])
 def test_one_line_problem_accepts_any_other_text(text):
     assert naming.one_line_problem(text, "author_name") == ""
+
+
+def validator(question: str):
+    """copier.yml's validator of a question, rendered as copier does (with this extension)."""
+    environment = jinja2.Environment()
+    naming.NamingExtension(environment)
+    config = yaml.safe_load((REPO / "copier.yml").read_text())
+    return environment.from_string(config[question]["validator"]).render
+
+
+def test_the_framework_question_refuses_a_package_name_its_choice_would_shadow():
+    # Interactively package_name is asked first, before the framework is known.
+    check = validator("ml_framework")
+    answers = {"project_name": "Torch", "package_name": "torch"}
+
+    assert "shadows torch, which ml_framework=pytorch installs" in check(
+        **answers, ml_framework="pytorch"
+    )
+    assert check(**answers, ml_framework="none") == ""
+
+
+def test_tracking_counts_as_mlflow_until_the_question_exists():
+    check = validator("package_name")
+    answers = {"project_name": "Mlflow", "package_name": "mlflow", "ml_framework": "none"}
+
+    assert "shadows mlflow, which tracking=mlflow installs" in check(**answers)
+    assert check(**answers, tracking="none") == ""

@@ -194,7 +194,7 @@ def package_name_problem(
             f"e.g. ml_{package_name}."
         )
     if not PACKAGE_NAME.fullmatch(package_name):
-        suggestion = "_".join(part for part in package_name.split("_") if part) or "my_model"
+        suggestion = package_name_from(package_name) or "my_model"
         return (
             f'{quoted} starts or ends with "_" or has "__", which the distribution name '
             f"cannot: use letters and digits joined by single underscores, e.g. {suggestion}."
@@ -291,11 +291,11 @@ def _display_width(text: str) -> int:
 
 
 def python_docstring(text: str) -> str:
-    """A module docstring of `text`, ruff clean: quotes escaped only where they would end it or
-    where ruff would add a space, runs of spaces collapsed, and lines wrapped at spaces to fit
-    the line length (a longer word keeps a line of its own, which ruff allows)."""
-    width = LINE_LENGTH - len('"""') - 1
-    words = ["".join(_python_char(char, "") for char in word) for word in text.split(" ") if word]
+    """A module docstring of `text`, ruff clean: every `"` escaped (ruff keeps that), runs of
+    spaces collapsed, and lines wrapped at spaces to fit the line length (a longer word keeps a
+    line of its own, which ruff allows)."""
+    width = LINE_LENGTH - len('""""""')  # a line fits even with the quotes at both ends
+    words = ["".join(_python_char(char, '"') for char in word) for word in text.split(" ") if word]
     lines = [""]
     for word in words:
         joined = f"{lines[-1]} {word}" if lines[-1] else word
@@ -304,8 +304,7 @@ def python_docstring(text: str) -> str:
         else:
             lines[-1] = joined
     body = "\n".join(lines)
-    body = re.sub(r'^"|"(?="|$)', r"\"", body)
-    if len(lines) == 1 and _display_width(body) <= LINE_LENGTH - len('""""""'):
+    if len(lines) == 1:  # ruff keeps the closing quotes on a lone line, however long
         return f'"""{body}"""'
     return f'"""{body}\n"""'
 

@@ -252,6 +252,18 @@ def project_name_problem(project_name: str) -> str:
     return ""
 
 
+def email_problem(email: str) -> str:
+    """One line that says why author_email is no address of the form name@domain.tld, or ""."""
+    name, at, domain = email.partition("@")
+    labels = domain.split(".")
+    if not (name and at and len(labels) > 1 and all(labels)) or "@" in domain or " " in email:
+        return (
+            f"author_email {python_string(email)} is not an email address: use the form "
+            "name@example.com."
+        )
+    return one_line_problem(email, "author_email")
+
+
 def _python_escape(char: str) -> str:
     code = ord(char)
     if code < 0x100:
@@ -351,6 +363,7 @@ class NamingExtension(Extension):
             package_name_problem,
             one_line_problem,
             project_name_problem,
+            email_problem,
             python_string,
             python_docstring,
             toml_string,

@@ -240,3 +240,17 @@ def test_tracking_counts_as_mlflow_until_the_question_exists():
 
     assert "shadows mlflow, which tracking=mlflow installs" in check(**answers)
     assert check(**answers, tracking="none") == ""
+
+
+@pytest.mark.parametrize(
+    "email", ["bob", "bob@localhost", "@example.com", "bob@.com", "bob@example.", "a b@x.io"]
+)
+def test_email_problem_refuses_what_is_not_name_at_domain(email):
+    assert naming.email_problem(email).endswith(
+        "is not an email address: use the form name@example.com."
+    )
+
+
+@pytest.mark.parametrize("email", ["ml-team@example.com", "zoë@exämple.org", '"odd"@example.com'])
+def test_email_problem_accepts_addresses(email):
+    assert naming.email_problem(email) == ""

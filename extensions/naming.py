@@ -265,6 +265,8 @@ def email_problem(email: str) -> str:
 
 
 def _python_escape(char: str) -> str:
+    if char in "\n\r\t":
+        return repr(char)[1:-1]
     code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"

@@ -227,3 +227,36 @@ def test_the_readme_copier_command_renders_a_project(tmp_path):
     project = tmp_path / "my-project"
     assert (project / "Dockerfile").read_text().count("FROM nvidia/cuda:") == 1
     assert (project / "uv.lock").is_file()  # --trust ran the template's `uv lock` task
+
+
+@pytest.mark.docker
+def test_docker_reads_the_labels_back_exactly(tmp_path):
+    # hadolint's parser and Docker's differ; the image's labels are what users see.
+    from docker_cli import docker, engine_answers, image_config
+
+    if not engine_answers():
+        if in_ci():
+            pytest.fail("no Docker engine answers `docker info`, and CI=true")
+        pytest.skip("no Docker engine answers `docker info`; this tier runs in CI")
+    answers = {
+        **FREE_TEXT,
+        "description": FREE_TEXT["description"] + " ${PATH} $HOME \\ end",
+        "author_email": "zoë.o'k@example.com",
+    }
+    project = render(tmp_path / "p", lock=False, ml_framework="none", **answers)
+    dockerfile = (project / "Dockerfile").read_text()
+    labels = re.search(r"^LABEL .*?[^\\]\n", dockerfile, re.MULTILINE | re.DOTALL).group()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "Dockerfile").write_text(f"FROM scratch\n{labels}")
+    tag = "copier-uv-mlops-test-labels:latest"
+
+    docker("build", "--network", "host", "-q", "-t", tag, str(tmp_path / "labels"))
+    try:
+        found = image_config(tag)["Labels"]
+    finally:
+        docker("rmi", tag, check=False)
+
+    prefix = "org.opencontainers.image."
+    assert found[prefix + "title"] == answers["project_name"]
+    assert found[prefix + "description"] == answers["description"]
+    assert found[prefix + "authors"] == f"{answers['author_name']} <{answers['author_email']}>"

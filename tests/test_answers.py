@@ -1,11 +1,19 @@
 """Odd answers give a valid package; bad ones a one-line message, and no directory at all."""
 
+import ast
+import os
+import re
+import shlex
+import subprocess
 import sys
+import tomllib
+from contextlib import contextmanager
 
 import pytest
 import yaml
 
-from helpers import REPO, render, run
+from conftest import in_ci
+from helpers import REPO, project_env, render, run, tool
 
 NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
 
@@ -15,8 +23,16 @@ NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
     [
         ("Churn Model", "churn_model"),
         ("  churn--model!! ", "churn_model"),
-        ("3D Café-Model v2", "ml_3d_caf_model_v2"),
+        ("3D Café-Model v2", "ml_3d_cafe_model_v2"),
         ("Class", "class_project"),
+        ("Json", "json_project"),
+        ("Test", "test_project"),
+        ("Random", "random_project"),
+        ("Torch", "torch_project"),
+        ("Sklearn", "sklearn_project"),
+        ("Numpy", "numpy_project"),
+        ("Mlflow", "mlflow_project"),
+        ("Fastapi", "fastapi_project"),
     ],
 )
 def test_odd_project_names_give_an_importable_package(tmp_path, project_name, package_name):
@@ -35,24 +51,106 @@ def test_odd_project_names_give_an_importable_package(tmp_path, project_name, pa
         ("package_name=class", 'package_name "class" is a Python keyword'),
         ("package_name=2fast", 'package_name "2fast" starts with a digit'),
         ("package_name=my-model", 'package_name "my-model" has characters'),
+        ("package_name=_", 'package_name "_" starts or ends with "_"'),
+        ("package_name=my__model", "e.g. my_model."),
+        ("package_name=json", 'package_name "json" shadows the standard-library module json'),
+        ("package_name=fastapi", "shadows fastapi, which every generated project installs"),
+        ("package_name=numpy", "shadows numpy, which ml_framework=scikit-learn installs"),
+        ("package_name=mlflow", "shadows mlflow, which tracking=mlflow installs"),
+        (
+            ["ml_framework=pytorch", "package_name=torch"],
+            'package_name "torch" shadows torch, which ml_framework=pytorch installs: '
+            "choose another name, e.g. torch_project.",
+        ),
+        ("project_name=Two\nlines", "project_name has line breaks or control characters"),
+        ("description=one\ntwo", 'description has line breaks or control characters ("\\n")'),
+        ("author_name=tab\there", "author_name has line breaks or control characters"),
         ("author_email=bob", 'author_email "bob" is not an email address: use the form'),
         ("author_email=bob@localhost", "is not an email address"),
         ("python_version=3.9", "Invalid choice for 'python_version': '3.9' is not in"),
         ("image_flavor=gpu", "Invalid choice for 'image_flavor'"),
         ("ml_framework=jax", "Invalid choice for 'ml_framework'"),
+        (
+            "imageflavor=cuda",
+            "--data imageflavor is not a question of this template: did you mean image_flavor? "
+            "valid keys are project_name, package_name, description, author_name, "
+            "author_email, python_version, image_flavor, cuda_version, ubuntu_version, "
+            "ml_framework, ci",
+        ),
+        ("uv_version=0.1.0", "--data uv_version is not a question of this template"),
+        ("_subdirectory=.", "--data _subdirectory is not a question of this template"),
         ("oops", "is not KEY=VALUE"),
     ],
 )
 def test_bad_answers_get_one_clear_line_and_no_directory(tmp_path, data, message):
     destination = tmp_path / "project"
+    options = [arg for pair in ([data] if isinstance(data, str) else data) for arg in ("-d", pair)]
 
-    result = run([*NEW_PROJECT, str(destination), "--data", data], cwd=tmp_path, check=False)
+    result = run([*NEW_PROJECT, str(destination), *options], cwd=tmp_path, check=False)
 
-    assert result.returncode == 2
+    assert_one_error_line(result, message)
+    assert not destination.exists()
+
+
+def assert_one_error_line(result, message):
+    assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith("error: "), result.stderr
     assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert not destination.exists()
+
+
+@contextmanager
+def read_only_directory(path):
+    """A read-only filesystem mounted at path (root can write anywhere else, whatever the mode)."""
+    if os.geteuid() != 0 and not in_ci():
+        pytest.skip("mounting a read-only filesystem needs root (CI runs as root)")
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def checkout_status():
+    return run(["git", "status", "--porcelain", "--ignored"], cwd=REPO).stdout
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("a file", "exists and is not a directory: choose a new directory"),
+        ("a long name", "File name too long: choose a shorter name"),
+        ("inside template/", "is inside the template checkout"),
+        ("inside the checkout", "is inside the template checkout"),
+        ("a read-only filesystem", "Read-only file system: choose a writable directory"),
+    ],
+)
+def test_bad_destinations_get_one_clear_line_and_nothing_written(tmp_path, where, message):
+    before = checkout_status()
+    if where == "a file":
+        destination = tmp_path / "notes.txt"
+        destination.write_text("mine\n")
+    elif where == "a long name":
+        destination = tmp_path / "parent" / ("x" * 300)
+    elif where == "inside template/":
+        destination = REPO / "template" / "stray-project"
+    elif where == "inside the checkout":
+        destination = REPO / "tests" / "stray-project"
+    else:
+        with read_only_directory(tmp_path / "ro") as read_only:
+            result = run([*NEW_PROJECT, str(read_only / "project")], cwd=tmp_path, check=False)
+        assert_one_error_line(result, message)
+        return
+
+    result = run([*NEW_PROJECT, str(destination)], cwd=tmp_path, check=False)
+
+    assert_one_error_line(result, message)
+    assert checkout_status() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["notes.txt"] if "file" in where else [])
+    if where == "a file":
+        assert destination.read_text() == "mine\n"
 
 
 def test_a_non_empty_destination_is_refused_untouched(tmp_path):
@@ -75,3 +173,90 @@ def test_copier_itself_rejects_bad_answers_before_writing_anything(tmp_path):
         render(destination, lock=False, package_name="import")
 
     assert not destination.exists()
+
+
+FREE_TEXT = {
+    "project_name": 'Zoë\'s "Model" – 🎉 \\ [x](y) <b> $HOME',
+    "description": (
+        'Emoji 🚀 𝄞 outside the BMP, """ triple quotes, a backslash \\ and {braces}, '
+        "“typographic quotes” and a long description that ruff's line length makes wrap."
+    ),
+    "author_name": "Ünïcode 👩‍💻 Team",
+}
+
+
+def test_emoji_quotes_and_backslashes_in_free_text_give_a_working_project(tmp_path):
+    project = render(tmp_path / "p", ml_framework="none", **FREE_TEXT)  # `uv lock` reads it
+
+    package = yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"]
+    assert package == "zoe_s_model_x_y_b_home"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == FREE_TEXT["description"]
+    assert pyproject["project"]["authors"][0]["name"] == FREE_TEXT["author_name"]
+    docstring = ast.get_docstring(
+        ast.parse((project / "src" / package / "__init__.py").read_text())
+    )
+    assert docstring.split() == f"{FREE_TEXT['project_name']}: {FREE_TEXT['description']}".split()
+    run([tool("ruff"), "check", "--no-cache", "."], cwd=project)  # what the project's CI runs
+    run([tool("ruff"), "format", "--check", "--no-cache", "."], cwd=project)
+    info = run([tool("uv"), "run", "--locked", "main.py", "info"], cwd=project, env=project_env())
+    assert FREE_TEXT["project_name"] in info.stdout
+
+
+def readme_copier_command() -> list[str]:
+    """The README's non-interactive `copier copy` line, as a user would paste it."""
+    readme = (REPO / "README.md").read_text()
+    lines = [
+        line for line in readme.splitlines() if re.match(r"uvx .*copier copy .*--defaults", line)
+    ]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].split("#")[0])
+
+
+def test_the_readme_copier_command_renders_a_project(tmp_path):
+    # Run exactly as written, against this checkout instead of the published repository
+    # (--vcs-ref HEAD, as the README says for a checkout, so uncommitted changes count).
+    command = readme_copier_command()
+    assert command[:3] == ["uvx", "--with", "copier-template-extensions"]
+    source = next(arg for arg in command if arg.startswith("gh:"))
+    command = [tool("uvx"), *command[1:-1], "--vcs-ref", "HEAD", str(tmp_path / "my-project")]
+    command[command.index(source)] = str(REPO)
+
+    run(command, cwd=tmp_path, env=project_env())
+
+    project = tmp_path / "my-project"
+    assert (project / "Dockerfile").read_text().count("FROM nvidia/cuda:") == 1
+    assert (project / "uv.lock").is_file()  # --trust ran the template's `uv lock` task
+
+
+@pytest.mark.docker
+def test_docker_reads_the_labels_back_exactly(tmp_path):
+    # hadolint's parser and Docker's differ; the image's labels are what users see.
+    from docker_cli import docker, engine_answers, image_config
+
+    if not engine_answers():
+        if in_ci():
+            pytest.fail("no Docker engine answers `docker info`, and CI=true")
+        pytest.skip("no Docker engine answers `docker info`; this tier runs in CI")
+    answers = {
+        **FREE_TEXT,
+        "description": FREE_TEXT["description"] + " ${PATH} $HOME \\ end",
+        "author_email": "zoë.o'k@example.com",
+    }
+    project = render(tmp_path / "p", lock=False, ml_framework="none", **answers)
+    dockerfile = (project / "Dockerfile").read_text()
+    labels = re.search(r"^LABEL .*?[^\\]\n", dockerfile, re.MULTILINE | re.DOTALL).group()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "Dockerfile").write_text(f"FROM scratch\n{labels}")
+    tag = "copier-uv-mlops-test-labels:latest"
+
+    docker("build", "--network", "host", "-q", "-t", tag, str(tmp_path / "labels"))
+    try:
+        found = image_config(tag)["Labels"]
+    finally:
+        docker("rmi", tag, check=False)
+
+    prefix = "org.opencontainers.image."
+    assert found[prefix + "title"] == answers["project_name"]
+    assert found[prefix + "description"] == answers["description"]
+    assert found[prefix + "authors"] == f"{answers['author_name']} <{answers['author_email']}>"

@@ -43,7 +43,10 @@ COMMON_FILES = {
     "tests/test_serving.py",
     "tests/test_training.py",
 }
-TRACKING_FILES = {"mlflow": {"tests/test_tracking.py"}, "none": set()}
+TRACKING_FILES = {
+    "mlflow": {"src/ml_project/mlflow_model.py", "tests/test_tracking.py"},
+    "none": set(),
+}
 CI_FILES = {
     "github": {
         ".github/workflows/ci.yml",

@@ -43,6 +43,14 @@ def test_odd_project_names_give_an_importable_package(tmp_path, project_name, pa
     assert (project / "src" / package_name / "__init__.py").is_file()
 
 
+def test_a_tracking_module_name_is_free_without_tracking(tmp_path):
+    project = render(tmp_path / "p", lock=False, tracking="none", package_name="mlflow")
+
+    assert (project / "src" / "mlflow" / "__init__.py").is_file()
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [dependency for dependency in dependencies if "mlflow" in dependency]
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -70,12 +78,13 @@ def test_odd_project_names_give_an_importable_package(tmp_path, project_name, pa
         ("python_version=3.9", "Invalid choice for 'python_version': '3.9' is not in"),
         ("image_flavor=gpu", "Invalid choice for 'image_flavor'"),
         ("ml_framework=jax", "Invalid choice for 'ml_framework'"),
+        ("tracking=wandb", "Invalid choice for 'tracking'"),
         (
             "imageflavor=cuda",
             "--data imageflavor is not a question of this template: did you mean image_flavor? "
             "valid keys are project_name, package_name, description, author_name, "
             "author_email, python_version, image_flavor, cuda_version, ubuntu_version, "
-            "ml_framework, ci",
+            "ml_framework, tracking, ci",
         ),
         ("uv_version=0.1.0", "--data uv_version is not a question of this template"),
         ("_subdirectory=.", "--data _subdirectory is not a question of this template"),

@@ -11,11 +11,12 @@ from helpers import PROJECT_CHECKS, project_env, run, uv
     "answers",
     [
         {},
+        {"tracking": "none"},
         {"image_flavor": "cuda"},
         {"image_flavor": "relocated-home", "ci": "gitlab"},
         {"ml_framework": "none", "python_version": "3.12"},
     ],
-    ids=["defaults", "cuda", "relocated-home", "none-py3.12"],
+    ids=["defaults", "tracking-none", "cuda", "relocated-home", "none-py3.12"],
 )
 def test_the_generated_ci_checks_pass_locally(renders, tmp_path, answers):
     # The exact commands of the generated CI: lint, format check, the project's own tests.
@@ -31,7 +32,9 @@ def test_the_lock_matches_pyproject(renders):
 
     run([uv(), "lock", "--check"], cwd=project, env=project_env())
     lock = tomllib.loads((project / "uv.lock").read_text())
-    assert {"scikit-learn", "joblib", "numpy"} <= {p["name"] for p in lock["package"]}
+    packages = {p["name"] for p in lock["package"]}
+    assert {"scikit-learn", "joblib", "numpy", "fastapi", "uvicorn", "mlflow-skinny"} <= packages
+    assert "mlflow" not in packages  # the client only: the full package brings a server and UI
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ import yaml
 
 from helpers import CI_SERVICES, FLAVORS, FRAMEWORKS, copy_template, project_files, run, tool
 
+TRACKING = ["mlflow", "none"]
+
 COMMON_FILES = {
     ".copier-answers.yml",
     ".dockerignore",
@@ -20,19 +22,30 @@ COMMON_FILES = {
     "main.py",
     "pyproject.toml",
     "src/{pkg}/__init__.py",
+    "src/{pkg}/artifacts.py",
     "src/{pkg}/cli.py",
     "src/{pkg}/config.py",
     "src/{pkg}/data.py",
     "src/{pkg}/device.py",
     "src/{pkg}/healthcheck.py",
+    "src/{pkg}/http_limits.py",
     "src/{pkg}/info.py",
     "src/{pkg}/model.py",
+    "src/{pkg}/progress.py",
+    "src/{pkg}/provenance.py",
     "src/{pkg}/server.py",
+    "src/{pkg}/tracking.py",
     "src/{pkg}/training.py",
     "tests/conftest.py",
     "tests/test_config.py",
+    "tests/test_data.py",
     "tests/test_server.py",
+    "tests/test_serving.py",
     "tests/test_training.py",
+}
+TRACKING_FILES = {
+    "mlflow": {"src/ml_project/mlflow_model.py", "tests/test_tracking.py"},
+    "none": set(),
 }
 CI_FILES = {
     "github": {
@@ -44,10 +57,13 @@ CI_FILES = {
     "none": set(),
 }
 
-# Every flavor x ci x framework, plus the other Python and CUDA choices.
+# Every flavor x framework x tracking, each CI service in turn, plus the other Python and CUDA
+# choices.
 VARIANTS = [
-    {"image_flavor": flavor, "ci": ci, "ml_framework": framework}
-    for flavor, ci, framework in itertools.product(FLAVORS, CI_SERVICES, FRAMEWORKS)
+    {"image_flavor": flavor, "ml_framework": framework, "tracking": tracking, "ci": ci}
+    for (flavor, framework, tracking), ci in zip(
+        itertools.product(FLAVORS, FRAMEWORKS, TRACKING), itertools.cycle(CI_SERVICES)
+    )
 ] + [
     {"python_version": "3.11"},
     {"python_version": "3.12", "image_flavor": "relocated-home"},
@@ -70,6 +86,7 @@ def test_renders_exactly_the_expected_files(variant):
     answers, project = variant
     expected = {name.format(pkg="ml_project") for name in COMMON_FILES}
     expected |= CI_FILES[answers.get("ci", "github")]
+    expected |= TRACKING_FILES[answers.get("tracking", "mlflow")]
 
     assert project_files(project) == expected
 

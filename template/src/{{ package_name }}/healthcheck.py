@@ -1,4 +1,5 @@
-"""Docker HEALTHCHECK: the server answers /health, or this container is not serving."""
+"""Docker HEALTHCHECK: the server answers /ready (model loaded), or this container is not
+serving. No ML imports, so the probe is quick."""
 
 import urllib.request
 from pathlib import Path
@@ -16,11 +17,11 @@ def _container_serves() -> bool:
 
 
 def check(settings: Settings) -> int:
-    url = f"http://127.0.0.1:{settings.port}/health"
+    url = f"http://127.0.0.1:{settings.port}/ready"
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             healthy = response.status == 200
-    except OSError as error:  # URLError included
+    except OSError as error:  # URLError and HTTPError (503 while the model loads) included
         if not _container_serves():
             print("healthy: this container does not run `serve`, so there is nothing to probe")
             return 0

@@ -7,16 +7,13 @@ import urllib.request
 
 import pytest
 
-from conftest import in_ci
 from docker_cli import (
     DEPENDENCY_STEP,
     build,
     docker,
-    engine_answers,
     ensure_base_images,
     free_port,
     image_config,
-    image_size_mb,
 )
 from helpers import FLAVORS, render, run, uv, wait_for
 
@@ -25,35 +22,6 @@ pytestmark = pytest.mark.docker
 UID = {"uv": "10001", "cuda": "10001", "relocated-home": "42420"}
 APP_DIR = {"uv": "/app", "cuda": "/app", "relocated-home": "/workspace"}
 HOME = {"uv": "/home/app", "cuda": "/home/app", "relocated-home": "/workspace"}
-
-
-@pytest.fixture(scope="session")
-def engine():
-    if not engine_answers():
-        reason = "no Docker engine answers `docker info`"
-        if in_ci():
-            pytest.fail(f"{reason}, and CI=true: .ci/run must install and start dockerd")
-        pytest.skip(f"{reason}; this tier runs in CI, where .ci/run starts one")
-
-
-@pytest.fixture(scope="session")
-def projects(renders, engine):
-    """One rendered, locked project per flavor, with its base images present (real or stand-in)."""
-    rendered = {flavor: renders.get(image_flavor=flavor) for flavor in FLAVORS}
-    ensure_base_images(*(project / "Dockerfile" for project in rendered.values()))
-    return rendered
-
-
-@pytest.fixture(scope="session")
-def images(projects, timings):
-    """Each flavor built cold: no layer cache, and a fresh (empty) uv cache mount."""
-    built = {}
-    for flavor, project in projects.items():
-        result = build(project, f"copier-uv-mlops-test/{flavor}", "--no-cache")
-        timings[flavor]["cold build (s)"] = round(result.seconds, 1)
-        timings[flavor]["image size (MB)"] = round(image_size_mb(result.tag))
-        built[flavor] = result.tag
-    return built
 
 
 def container_run(image: str, *args: str, options: tuple[str, ...] = (), check: bool = True):

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 from pytest_copie.plugin import Copie
 
-from helpers import copy_template, lock_project
+import containers
+from docker_cli import build, ensure_base_images
+from helpers import FLAVORS, copy_template, lock_project
 
 
 def pytest_addoption(parser):
@@ -91,3 +93,33 @@ def pytest_terminal_summary(terminalreporter):
     for flavor, row in _TIMINGS.items():
         cells = [str(row.get(column, "-")).rjust(len(column)) for column in columns]
         terminalreporter.write_line(" | ".join([flavor.ljust(15), *cells]))
+
+
+# The Docker tier's shared fixtures: every docker-marked module uses the same images.
+@pytest.fixture(scope="session")
+def engine():
+    if not containers.engine_answers():
+        reason = "no Docker engine answers the docker SDK's ping"
+        if in_ci():
+            pytest.fail(f"{reason}, and CI=true: .ci/run must install and start dockerd")
+        pytest.skip(f"{reason}; this tier runs in CI, where .ci/run starts one")
+
+
+@pytest.fixture(scope="session")
+def projects(renders, engine):
+    """One rendered, locked project per flavor, with its base images present (real or stand-in)."""
+    rendered = {flavor: renders.get(image_flavor=flavor) for flavor in FLAVORS}
+    ensure_base_images(*(project / "Dockerfile" for project in rendered.values()))
+    return rendered
+
+
+@pytest.fixture(scope="session")
+def images(projects, timings):
+    """Each flavor built cold: no layer cache, and a fresh (empty) uv cache mount."""
+    built = {}
+    for flavor, project in projects.items():
+        result = build(project, f"copier-uv-mlops-test/{flavor}", "--no-cache")
+        timings[flavor]["cold build (s)"] = round(result.seconds, 1)
+        timings[flavor]["image size (MB)"] = round(containers.image_size_mb(result.tag))
+        built[flavor] = result.tag
+    return built

@@ -11,6 +11,7 @@ import functools
 import io
 import socket
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,29 @@ def image_config(tag: str) -> dict:
 
 def image_size_mb(tag: str) -> float:
     return client().images.get(tag).attrs["Size"] / 1e6
+
+
+# A pod under the restricted Pod Security Standard, as `docker run` options: the image's
+# non-root uid, a read-only root filesystem, no capabilities, no privilege escalation.
+RESTRICTED = {
+    "user": "42420:42420",
+    "read_only": True,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+}
+
+
+def restricted(*writable: str, **options) -> dict:
+    """RESTRICTED, with a tmpfs (an emptyDir) for /tmp and for each writable path."""
+    tmpfs = {path: "rw,mode=1777" for path in ("/tmp", *writable)}
+    return {**RESTRICTED, "tmpfs": tmpfs, **options}
+
+
+def stop(container: Container) -> tuple[float, int]:
+    """`docker stop` (SIGTERM, SIGKILL after 10 s): how long it took, and the exit code."""
+    began = time.perf_counter()
+    container.stop(timeout=10)
+    return time.perf_counter() - began, exit_code(container)
 
 
 def free_port() -> int:

@@ -126,14 +126,38 @@ PROJECT_CHECKS = [
 IMAGE_SMOKE_COMMANDS = ["info", "train"]
 
 
-def wait_for(url: str, seconds: float = 30) -> tuple[int, dict]:
-    """GET url until something answers, for a server that is still starting."""
+def wait_for(url: str, seconds: float = 30, container=None) -> tuple[int, object]:
+    """GET url until it answers 200 (or the time is up: then the last answer), for a server
+    that is still starting. With a container (the docker SDK's), give up as soon as it has
+    exited, and show its logs."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                return reply.status, json.loads(reply.read())
+            status, body = http_json(url)
+            if status == 200 or time.monotonic() > deadline:
+                return status, body
         except (urllib.error.URLError, ConnectionError):
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+        if container is not None and not running(container):
+            logs = container.logs().decode(errors="replace")
+            raise AssertionError(f"the container exited before {url} answered 200:\n{logs}")
+        time.sleep(0.1)
+
+
+def running(container) -> bool:
+    container.reload()
+    return container.status in {"created", "running"}
+
+
+def http_json(url: str, payload: object = None, raw: bool = False) -> tuple[int, object]:
+    """GET url, or POST payload as JSON: the status and the decoded body (text when raw), for
+    error statuses too."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            status, body = reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    return status, body.decode() if raw else json.loads(body)

@@ -47,8 +47,8 @@ def test_a_tracking_module_name_is_free_without_tracking(tmp_path):
     project = render(tmp_path / "p", lock=False, tracking="none", package_name="mlflow")
 
     assert (project / "src" / "mlflow" / "__init__.py").is_file()
-    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert not [dependency for dependency in dependencies if "mlflow" in dependency]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert not [name for name in pyproject["project"]["dependencies"] if "mlflow" in name]
 
 
 @pytest.mark.parametrize(

@@ -5,50 +5,18 @@ Images are built with the CLI (BuildKit); containers run through the docker SDK 
 
 import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 import containers
-from conftest import in_ci
 from docker_cli import DEPENDENCY_STEP, build, ensure_base_images
-from helpers import FLAVORS, render, run, uv, wait_for
+from helpers import FLAVORS, http_json, render, run, uv, wait_for
 
 pytestmark = pytest.mark.docker
 
 UID = {"uv": "10001", "cuda": "10001", "relocated-home": "42420"}
 APP_DIR = {"uv": "/app", "cuda": "/app", "relocated-home": "/workspace"}
 HOME = {"uv": "/home/app", "cuda": "/home/app", "relocated-home": "/workspace"}
-
-
-@pytest.fixture(scope="session")
-def engine():
-    if not containers.engine_answers():
-        reason = "no Docker engine answers the docker SDK's ping"
-        if in_ci():
-            pytest.fail(f"{reason}, and CI=true: .ci/run must install and start dockerd")
-        pytest.skip(f"{reason}; this tier runs in CI, where .ci/run starts one")
-
-
-@pytest.fixture(scope="session")
-def projects(renders, engine):
-    """One rendered, locked project per flavor, with its base images present (real or stand-in)."""
-    rendered = {flavor: renders.get(image_flavor=flavor) for flavor in FLAVORS}
-    ensure_base_images(*(project / "Dockerfile" for project in rendered.values()))
-    return rendered
-
-
-@pytest.fixture(scope="session")
-def images(projects, timings):
-    """Each flavor built cold: no layer cache, and a fresh (empty) uv cache mount."""
-    built = {}
-    for flavor, project in projects.items():
-        result = build(project, f"copier-uv-mlops-test/{flavor}", "--no-cache")
-        timings[flavor]["cold build (s)"] = round(result.seconds, 1)
-        timings[flavor]["image size (MB)"] = round(containers.image_size_mb(result.tag))
-        built[flavor] = result.tag
-    return built
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -110,10 +78,14 @@ def test_serve_answers_over_the_host_network_and_stops_promptly(images, timings,
     port = containers.free_port()
     with containers.started(images[flavor], environment={"PORT": str(port)}) as container:
         base = f"http://127.0.0.1:{port}"
-        assert wait_for(f"{base}/health") == (200, {"status": "ok", "framework": "scikit-learn"})
-        assert post(f"{base}/predict", {"instances": [[0, 0, 0, 0]]}) == (200, {"predictions": [0]})
-        status, payload = post(f"{base}/predict", {"instances": [[1, 2]]})
-        assert status == 400 and "error" in payload
+        status, ready = wait_for(f"{base}/ready", seconds=60, container=container)
+        assert status == 200 and ready["status"] == "ready", ready
+        status, health = http_json(f"{base}/health")
+        assert (status, health["framework"]) == (200, "scikit-learn")
+        status, payload = http_json(f"{base}/predict", {"instances": [[0, 0, 0, 0]]})
+        assert (status, payload["predictions"]) == (200, [0]), payload
+        status, payload = http_json(f"{base}/predict", {"instances": [[1, 2]]})
+        assert status == 422 and "send 4 per row" in payload["error"], payload
         assert "healthy" in containers.exec_in(container, "python", "main.py", "healthcheck").stdout
 
         stop_started = time.perf_counter()
@@ -174,15 +146,6 @@ def test_a_stale_lock_fails_the_build_with_uvs_message(renders, images, tmp_path
     assert (
         "The lockfile at `uv.lock` needs to be updated, but `--locked` was provided" in result.log
     )
-
-
-def post(url: str, payload: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @pytest.mark.heavy

@@ -1,0 +1,98 @@
+"""MLflow from the image: train against a real tracking server as a platform runs it (uid 42420,
+read-only root filesystem, no capabilities), then serve the registered champion; the same with
+the local SQLite store."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+import containers
+from helpers import FLAVORS, http_json, wait_for
+from mlflow_server import tracking_server
+
+pytestmark = pytest.mark.docker
+
+OUTPUT_DIR = {"uv": "/app/outputs", "cuda": "/app/outputs", "relocated-home": "/workspace/outputs"}
+ROWS = {"instances": [[0.0, 0.0, 0.0, 0.0], [3.0, 3.0, 0.0, 1.0]]}
+
+
+@pytest.fixture(scope="module")
+def server(engine, tmp_path_factory):
+    with tracking_server(tmp_path_factory.mktemp("mlflow-server"), containers.free_port()) as up:
+        yield up
+
+
+def train(image: str, environment: dict[str, str], **options) -> str:
+    """`train` to completion; its log (stderr)."""
+    return containers.run(image, "train", environment=environment, **options).stderr
+
+
+def serve_and_predict(image: str, environment: dict[str, str], **options) -> str:
+    """`serve` until /ready, one /predict, then `docker stop`; the /metrics text."""
+    port = containers.free_port()
+    environment = {**environment, "PORT": str(port)}
+    with containers.started(image, environment=environment, **options) as container:
+        base = f"http://127.0.0.1:{port}"
+        status, ready = wait_for(f"{base}/ready", seconds=90, container=container)
+        assert status == 200, ready
+        status, prediction = http_json(f"{base}/predict", ROWS)
+        assert status == 200, prediction
+        assert prediction["predictions"] == [0, 1]
+        _, metrics = http_json(f"{base}/metrics", raw=True)
+        seconds, exit_code = containers.stop(container)
+        logs = container.logs().decode(errors="replace")
+    assert seconds < 1, f"docker stop took {seconds:.2f} s"
+    assert exit_code == 0, logs
+    return metrics
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_train_logs_to_a_tracking_server_and_serve_loads_the_champion(images, server, flavor):
+    name = f"churn-{flavor}"
+    environment = {"MLFLOW_TRACKING_URI": server.url, "MODEL_NAME": name}
+    options = containers.restricted(OUTPUT_DIR[flavor])
+
+    log = train(images[flavor], environment, **options)
+
+    client = MlflowClient(tracking_uri=server.url)
+    champion = client.get_model_version_by_alias(name, "champion")
+    run = client.get_run(champion.run_id)
+    assert f"Registered {name} version {champion.version} as @champion" in log
+    assert run.data.metrics["accuracy"] > 0.8
+    history = client.get_metric_history(run.info.run_id, "accuracy")
+    assert history, "no accuracy was logged"
+    assert run.data.params, "no hyper-parameters were logged"
+    assert run.inputs.dataset_inputs, "no dataset reference was logged"
+    assert client.list_artifacts(run.info.run_id, "model") or champion.source, "no model logged"
+
+    metrics = serve_and_predict(
+        images[flavor], {**environment, "MODEL_URI": f"models:/{name}@champion"}, **options
+    )
+    assert f"{name} version {champion.version} (@champion)" in metrics
+
+
+@pytest.mark.parametrize("flavor", ["uv", "relocated-home"])
+def test_without_a_server_tracking_goes_to_sqlite_under_output_dir(images, tmp_path, flavor):
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    outputs.chmod(0o777)  # written by uid 42420 in the container
+    volumes = {str(outputs): {"bind": OUTPUT_DIR[flavor], "mode": "rw"}}
+    options = containers.restricted(volumes=volumes)
+
+    train(images[flavor], {}, **options)
+    train(images[flavor], {}, **options)
+
+    assert (outputs / "mlflow.db").is_file()
+    assert not (outputs / "mlruns").exists(), "the deprecated file store was used"
+    client = MlflowClient(tracking_uri=f"sqlite:///{outputs / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("ml-project", "champion")
+    assert champion.version == "2", "the alias did not move to the newest version"
+    assert json.loads((outputs / "metrics.json").read_text())["accuracy"] > 0.8
+    runs = sorted(path.name for path in (outputs / "runs").iterdir())
+    assert len(runs) == 2, f"a run replaced the previous one: {runs}"
+
+    metrics = serve_and_predict(
+        images[flavor], {"MODEL_URI": "models:/ml-project@champion"}, **options
+    )
+    assert "ml-project version 2 (@champion)" in metrics

@@ -142,7 +142,7 @@ def stop_seconds(subject: Subject, command: str) -> float:
     docker("run", "-d", "--name", name, "--network", "host", *options, *subject.run_args(command))
     try:
         if command == "serve":
-            wait_for(f"http://127.0.0.1:{port}/health", seconds=120)
+            wait_for(f"http://127.0.0.1:{port}/ready", seconds=120)
         else:
             time.sleep(3)
         started = time.perf_counter()

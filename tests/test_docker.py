@@ -32,13 +32,20 @@ def test_image_runs_as_a_numeric_non_root_user_with_oci_labels(images, flavor):
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_info_reports_python_user_gpu_and_writable_outputs(images, flavor):
-    output = containers.run(images[flavor], "info").stdout
+    info = info_fields(containers.run(images[flavor], "info").stdout)
 
-    assert "python      3.13" in output
-    assert f"uid {UID[flavor]}" in output
-    assert "gpu         none visible: training runs on the CPU" in output
-    assert f"home        {HOME[flavor]}" in output
-    assert f"{APP_DIR[flavor]}/outputs (writable)" in output
+    version, _, interpreter = info["python"].partition(" at ")
+    assert version.startswith("3.13.") and interpreter == f"{APP_DIR[flavor]}/.venv/bin/python"
+    assert f"uid {UID[flavor]}" in info["user"]
+    assert info["gpu"] == "none visible: training runs on the CPU"
+    assert info["home"] == HOME[flavor]
+    assert info["output_dir"] == f"{APP_DIR[flavor]}/outputs (writable)"
+    assert info["MLFLOW_TRACKING_URI"] == f"sqlite:///{APP_DIR[flavor]}/outputs/mlflow.db"
+
+
+def info_fields(output: str) -> dict[str, str]:
+    """`info` prints one `name  value` pair per line."""
+    return dict(line.split(maxsplit=1) for line in output.splitlines())
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -66,10 +73,10 @@ def test_relocated_home_runs_as_ovhcloud_does(images):
     image = images["relocated-home"]
     options = {"user": "42420:42420", "environment": {"HOME": "/workspace"}}
 
-    info = containers.run(image, "info", **options).stdout
+    info = info_fields(containers.run(image, "info", **options).stdout)
     train = containers.run(image, "train", **options)
 
-    assert "uid 42420, gid 42420" in info and "home        /workspace" in info
+    assert "uid 42420, gid 42420" in info["user"] and info["home"] == "/workspace"
     assert "Wrote /workspace/outputs/model.joblib" in train.stderr
 
 

@@ -64,7 +64,10 @@ def test_train_logs_to_a_tracking_server_and_serve_loads_the_champion(images, se
     assert history, "no accuracy was logged"
     assert run.data.params, "no hyper-parameters were logged"
     assert run.inputs.dataset_inputs, "no dataset reference was logged"
-    assert client.list_artifacts(run.info.run_id, "model") or champion.source, "no model logged"
+    # MLflow 3 logs a model as a LoggedModel of the experiment, not as artifacts of the run.
+    logged = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+    assert [model.name for model in logged if model.source_run_id == run.info.run_id] == ["model"]
+    assert logged[0].model_id in champion.source
 
     metrics = serve_and_predict(
         images[flavor], {**environment, "MODEL_URI": f"models:/{name}@champion"}, **options
@@ -87,7 +90,7 @@ def test_without_a_server_tracking_goes_to_sqlite_under_output_dir(images, tmp_p
     assert not (outputs / "mlruns").exists(), "the deprecated file store was used"
     client = MlflowClient(tracking_uri=f"sqlite:///{outputs / 'mlflow.db'}")
     champion = client.get_model_version_by_alias("ml-project", "champion")
-    assert champion.version == "2", "the alias did not move to the newest version"
+    assert int(champion.version) == 2, "the alias did not move to the newest version"
     assert json.loads((outputs / "metrics.json").read_text())["accuracy"] > 0.8
     runs = sorted(path.name for path in (outputs / "runs").iterdir())
     assert len(runs) == 2, f"a run replaced the previous one: {runs}"

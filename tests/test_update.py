@@ -566,3 +566,17 @@ def test_a_renamed_file_in_a_renamed_package_keeps_the_teams_edit(
     ).read_text() + USER_PROBE
     assert project_files(project) == project_files(fresh_json)
     assert conflict_files(project) == []
+
+
+def test_a_package_renamed_by_an_answer_keeps_the_teams_edit(template_repo, tmp_path):
+    project = generate(template_repo, tmp_path / "churn", NEW)
+    with (project / PKG / "data.py").open("a") as f:
+        f.write(USER_FUNCTION)
+    git(project, "commit", "-q", "-am", "Our feature")
+
+    update(project, package_name="churn")
+
+    assert not (project / PKG).exists()
+    assert (project / "src" / "churn" / "data.py").read_text().endswith(USER_FUNCTION)
+    assert "from churn.cli import main" in (project / "main.py").read_text()
+    assert conflict_files(project) == []

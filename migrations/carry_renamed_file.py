@@ -21,75 +21,41 @@ version the project came from in $VERSION_FROM.
 """
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import copier
-import yaml
-
-# The labels copier writes into its own conflict markers, so one search finds them all.
-LABELS = ["before updating", "last update", "after updating"]
-
-
-def committed(path: str) -> bytes | None:
-    """The file at HEAD, or None where the team has no such file. `./` makes the path relative
-    to the project, which may be a subfolder of its git repository."""
-    result = subprocess.run(["git", "show", f"HEAD:./{path}"], capture_output=True, check=False)
-    return result.stdout if result.returncode == 0 else None
-
-
-def as_last_rendered(template: str, path: str, answers_file: str, scratch: Path) -> bytes | None:
-    """The file as the release the project came from rendered it, with the project's answers."""
-    answers = yaml.safe_load(committed(answers_file) or b"{}")
-    copier.run_copy(
-        template,
-        scratch,
-        data={key: value for key, value in answers.items() if not key.startswith("_")},
-        vcs_ref=os.environ["VERSION_FROM"],
-        defaults=True,
-        overwrite=True,
-        quiet=True,
-        skip_tasks=True,
-        # The update already runs with --trust, or this migration would not run.
-        unsafe=True,
-    )
-    rendered = scratch / path
-    return rendered.read_bytes() if rendered.is_file() else None
+from carrying import committed, merge_into, path_at_head, render_last_release
 
 
 def carry(template: str, old: str, new: str, answers_file: str) -> None:
     target = Path(new)
+    # Where the update also renames the package (see carry_renamed_package.py), the team's files
+    # and the old release's render have them under the old package's folder.
+    old_at_head, new_at_head = (path_at_head(path, answers_file) for path in (old, new))
     # Runs on every update (see copier.yml); acts only on the one that renames the file: the new
     # name has just appeared and the old one has just gone.
-    if not target.is_file() or Path(old).exists() or committed(new) is not None:
+    if not target.is_file() or Path(old).exists() or committed(new_at_head) is not None:
         return
     with tempfile.TemporaryDirectory(prefix="carry-renamed-file.") as scratch:
-        base = as_last_rendered(template, old, answers_file, Path(scratch, "last-update"))
-        if base is None:
+        rendered = render_last_release(template, answers_file, Path(scratch, "last-update"))
+        if not (rendered / old_at_head).is_file():
             return  # The project's release had no file by this name: another entry's rename.
-        edited = committed(old)
+        base = (rendered / old_at_head).read_bytes()
+        edited = committed(old_at_head)
         if edited is None:
             # The team had deleted the file: like copier for any deleted file, do not bring it back.
             target.unlink()
             return
         if edited == base:
             return  # Never edited: the new release's file, as copier wrote it, is right.
-        base_file, new_file = Path(scratch, "base"), Path(scratch, "new")
-        base_file.write_bytes(base)
-        new_file.write_bytes(target.read_bytes())
-        target.write_bytes(edited)
-        labels = [arg for label in LABELS for arg in ("-L", label)]
-        merge = subprocess.run(
-            ["git", "merge-file", *labels, "--", new, base_file, new_file], check=False
+        conflicts = merge_into(target, edited, base, Path(scratch))
+    if conflicts < 0:
+        sys.exit(f"git merge-file could not merge {new}; your version of {old_at_head} is at HEAD.")
+    if conflicts:
+        print(
+            f"{new}: your edits of {old_at_head} conflict with this release; resolve the markers."
         )
-    # git merge-file exits with the number of conflicts (at most 127), or -1 (255) on error.
-    if merge.returncode > 127:
-        sys.exit(f"git merge-file could not merge {new}; your version of {old} is at HEAD.")
-    if merge.returncode:
-        print(f"{new}: your edits of {old} conflict with this release; resolve the markers.")
 
 
 def main() -> None:

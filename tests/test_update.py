@@ -395,3 +395,188 @@ def test_commit_records_a_tag_or_a_hash_and_the_update_carries_the_rename(
     assert (project / HEALTHCHECK).read_text() == later_healthcheck + USER_PROBE
     assert not health.exists()
     assert conflict_files(project) == []
+
+
+# A package renamed by the update: a project made before the naming rules has `json` for
+# "Json"; this release refuses that name, so `--defaults` derives `json_project`.
+OLD_PACKAGE, NEW_PACKAGE = "src/json", "src/json_project"
+MODEL_TEMPLATE = "{% if ml_framework == 'scikit-learn' %}model.py{% endif %}.jinja"
+# The scratch release before the naming rules has the first line in model.py, NEW the second.
+OLD_MODEL_LINE = 'classifier = SGDClassifier(loss="log_loss", random_state=42)'
+NEW_MODEL_LINE = 'classifier = SGDClassifier(loss="log_loss", random_state=0)'
+TEAM_MODULE = '"""Our own module."""\n\nfrom json import model\n\nFEATURES = model.FRAMEWORK\n'
+
+
+def as_before_naming_rules(tree: Path) -> None:
+    """A scratch release before the naming rules, and so before v0.2.0's rename of health.py, as
+    a real project of that age is: a package may shadow any module, and model.py has a line
+    that NEW changes."""
+    as_v0_1_0(tree)
+    naming = tree / "extensions" / "naming.py"
+    naming.write_text(
+        naming.read_text() + '\n\ndef shadowed_module(name, choices):\n    return ""\n'
+    )
+    model = tree / "template" / "src" / "{{ package_name }}" / MODEL_TEMPLATE
+    text = model.read_text()
+    assert NEW_MODEL_LINE in text, "the scratch release no longer finds the line it changes"
+    model.write_text(text.replace(NEW_MODEL_LINE, OLD_MODEL_LINE))
+
+
+@pytest.fixture(scope="module")
+def renamed_package_repo(tmp_path_factory) -> Path:
+    """The scratch template: OLD before the naming rules, NEW the working tree."""
+    repo = tmp_path_factory.mktemp("renamed-package") / "copier-uv-mlops"
+    scratch_template(repo, tagged=True, releases=[(OLD, as_before_naming_rules), (NEW, None)])
+    return repo
+
+
+@pytest.fixture(scope="module")
+def fresh_json(renamed_package_repo, tmp_path_factory) -> Path:
+    """A fresh NEW render of the project "Json"."""
+    fresh = render(
+        tmp_path_factory.mktemp("fresh-json") / "json",
+        lock=False,
+        template=renamed_package_repo,
+        ref=NEW,
+        project_name="Json",
+    )
+    assert (fresh / NEW_PACKAGE).is_dir()
+    return fresh
+
+
+def update_json_project(repo: Path, project: Path, edit) -> Path:
+    """Generate "Json" from OLD (package `json`), let `edit` change it and commit, update to NEW
+    with `--defaults`, as README.md says."""
+    render(project, lock=False, template=repo, ref=OLD, project_name="Json")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "Generated from the template")
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"] == "json"
+    edit(project)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "--allow-empty", "-m", "Our own work")
+
+    update(project)
+
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["package_name"] == (
+        "json_project"
+    )
+    assert not (project / OLD_PACKAGE).exists()
+    return project
+
+
+def append(path: str, text: str):
+    def edit(project: Path) -> None:
+        with (project / path).open("a") as f:
+            f.write(text)
+
+    return edit
+
+
+def carried_lines(output: str) -> list[str]:
+    return sorted(line for line in output.splitlines() if "check its imports" in line)
+
+
+def test_a_renamed_package_the_team_never_touched_is_the_new_release_exactly(
+    renamed_package_repo, fresh_json, tmp_path, capfd
+):
+    project = update_json_project(renamed_package_repo, tmp_path / "json", lambda project: None)
+
+    assert project_files(project) == project_files(fresh_json)
+    for name in sorted(project_files(fresh_json)):
+        assert (project / name).read_bytes() == (fresh_json / name).read_bytes(), name
+    assert carried_lines(capfd.readouterr().out) == []
+
+
+def test_a_renamed_package_keeps_the_teams_edit_and_the_new_release_change(
+    renamed_package_repo, fresh_json, tmp_path, capfd
+):
+    project = update_json_project(
+        renamed_package_repo, tmp_path / "json", append(f"{OLD_PACKAGE}/model.py", USER_FUNCTION)
+    )
+
+    model = (project / NEW_PACKAGE / "model.py").read_text()
+    assert model == (fresh_json / NEW_PACKAGE / "model.py").read_text() + USER_FUNCTION
+    assert NEW_MODEL_LINE in model
+    assert conflict_files(project) == []
+    assert carried_lines(capfd.readouterr().out) == [
+        f"{NEW_PACKAGE}/model.py: carried from {OLD_PACKAGE}/model.py; check its imports of the "
+        "old package 'json' (now 'json_project')."
+    ]
+
+
+def test_a_renamed_package_takes_the_teams_own_files_along(renamed_package_repo, tmp_path, capfd):
+    def add_module(project: Path) -> None:
+        (project / OLD_PACKAGE / "features").mkdir()
+        (project / OLD_PACKAGE / "features" / "extra.py").write_text(TEAM_MODULE)
+
+    project = update_json_project(renamed_package_repo, tmp_path / "json", add_module)
+
+    # Moved as it was: an import of the old package cannot be told from one of the stdlib's json.
+    assert (project / NEW_PACKAGE / "features" / "extra.py").read_text() == TEAM_MODULE
+    assert carried_lines(capfd.readouterr().out) == [
+        f"{NEW_PACKAGE}/features/extra.py: carried from {OLD_PACKAGE}/features/extra.py; check "
+        "its imports of the old package 'json' (now 'json_project')."
+    ]
+
+
+def test_an_edit_of_a_renamed_package_on_the_lines_the_template_changed_shows_a_conflict(
+    renamed_package_repo, tmp_path
+):
+    team_line = 'classifier = SGDClassifier(loss="log_loss", random_state=7)'
+
+    def edit(project: Path) -> None:
+        model = project / OLD_PACKAGE / "model.py"
+        model.write_text(model.read_text().replace(OLD_MODEL_LINE, team_line))
+
+    project = update_json_project(renamed_package_repo, tmp_path / "json", edit)
+
+    conflict = re.search(
+        r"<<<<<<< before updating\n(.*)=======\n(.*)>>>>>>> after updating\n",
+        (project / NEW_PACKAGE / "model.py").read_text(),
+        re.DOTALL,
+    )
+    assert conflict
+    assert team_line in conflict[1]
+    assert NEW_MODEL_LINE in conflict[2]
+    assert conflict_files(project) == [f"{NEW_PACKAGE}/model.py"]
+
+
+def test_a_template_file_the_team_deleted_stays_deleted_in_the_renamed_package(
+    renamed_package_repo, fresh_json, tmp_path
+):
+    def delete(project: Path) -> None:
+        (project / OLD_PACKAGE / "progress.py").unlink()
+
+    project = update_json_project(renamed_package_repo, tmp_path / "json", delete)
+
+    assert project_files(project) == project_files(fresh_json) - {f"{NEW_PACKAGE}/progress.py"}
+
+
+def test_a_renamed_file_in_a_renamed_package_keeps_the_teams_edit(
+    renamed_package_repo, fresh_json, tmp_path
+):
+    project = update_json_project(
+        renamed_package_repo, tmp_path / "json", append(f"{OLD_PACKAGE}/health.py", USER_PROBE)
+    )
+
+    healthcheck = f"{NEW_PACKAGE}/healthcheck.py"
+    assert (project / healthcheck).read_text() == (
+        fresh_json / healthcheck
+    ).read_text() + USER_PROBE
+    assert project_files(project) == project_files(fresh_json)
+    assert conflict_files(project) == []
+
+
+def test_a_package_renamed_by_an_answer_keeps_the_teams_edit(template_repo, tmp_path):
+    project = generate(template_repo, tmp_path / "churn", NEW)
+    with (project / PKG / "data.py").open("a") as f:
+        f.write(USER_FUNCTION)
+    git(project, "commit", "-q", "-am", "Our feature")
+
+    update(project, package_name="churn")
+
+    assert not (project / PKG).exists()
+    assert (project / "src" / "churn" / "data.py").read_text().endswith(USER_FUNCTION)
+    assert "from churn.cli import main" in (project / "main.py").read_text()
+    assert conflict_files(project) == []

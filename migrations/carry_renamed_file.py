@@ -20,11 +20,11 @@ OLD and NEW are paths in the project. Copier runs it in the project and passes t
 version the project came from in $VERSION_FROM.
 """
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
+import carrying
 from carrying import committed, merge_into, path_at_head, render_last_release
 
 
@@ -59,15 +59,9 @@ def carry(template: str, old: str, new: str, answers_file: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = carrying.parser(__doc__.splitlines()[0])
     parser.add_argument("old", help="the file's path before the rename, in the project")
     parser.add_argument("new", help="the file's path after the rename, in the project")
-    parser.add_argument("--answers-file", default=".copier-answers.yml")
-    parser.add_argument(
-        "--template",
-        default=str(Path(__file__).resolve().parent.parent),
-        help="the template repository (default: the clone this script runs from)",
-    )
     args = parser.parse_args()
     carry(args.template, args.old, args.new, args.answers_file)
 

@@ -30,12 +30,12 @@ Copier runs it in the project and passes the template version the project came f
 $VERSION_FROM.
 """
 
-import argparse
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import carrying
 from carrying import committed, committed_files, merge_into, package_rename, render_last_release
 
 
@@ -112,13 +112,7 @@ def carry(template: str, answers_file: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--answers-file", default=".copier-answers.yml")
-    parser.add_argument(
-        "--template",
-        default=str(Path(__file__).resolve().parent.parent),
-        help="the template repository (default: the clone this script runs from)",
-    )
+    parser = carrying.parser(__doc__.splitlines()[0])
     args = parser.parse_args()
     carry(args.template, args.answers_file)
 

@@ -6,6 +6,7 @@ release and HEAD still holds the team's last commit (copier refuses a dirty tree
 the template version the project came from in $VERSION_FROM.
 """
 
+import argparse
 import os
 import subprocess
 from pathlib import Path
@@ -15,6 +16,18 @@ import yaml
 
 # The labels copier writes into its own conflict markers, so one search finds them all.
 LABELS = ["before updating", "last update", "after updating"]
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The options every carry migration takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--answers-file", default=".copier-answers.yml")
+    parser.add_argument(
+        "--template",
+        default=str(Path(__file__).resolve().parent.parent),
+        help="the template repository (default: the clone this script runs from)",
+    )
+    return parser
 
 
 def committed(path: str) -> bytes | None:

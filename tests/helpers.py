@@ -122,6 +122,22 @@ PROJECT_CHECKS = [
     "uv run --locked ruff format --check .",
     "uv run --locked pytest",
 ]
+# Project names and the package names derived from them: names that would shadow a module the
+# project imports get `_project`.
+DERIVED_PACKAGE_NAMES = [
+    ("Churn Model", "churn_model"),
+    ("3D Café-Model v2", "ml_3d_cafe_model_v2"),
+    ("Class", "class_project"),
+    ("Json", "json_project"),
+    ("Test", "test_project"),
+    ("Random", "random_project"),
+    ("Torch", "torch_project"),
+    ("Sklearn", "sklearn_project"),
+    ("Numpy", "numpy_project"),
+    ("Mlflow", "mlflow_project"),
+    ("Fastapi", "fastapi_project"),
+]
+
 # What the generated CI runs on the built image.
 IMAGE_SMOKE_COMMANDS = ["info", "train"]
 

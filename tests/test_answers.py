@@ -13,27 +13,14 @@ import pytest
 import yaml
 
 from conftest import in_ci
-from helpers import REPO, project_env, render, run, tool
+from helpers import DERIVED_PACKAGE_NAMES, REPO, project_env, render, run, tool
 
 NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
 
 
 @pytest.mark.parametrize(
     ("project_name", "package_name"),
-    [
-        ("Churn Model", "churn_model"),
-        ("  churn--model!! ", "churn_model"),
-        ("3D Café-Model v2", "ml_3d_cafe_model_v2"),
-        ("Class", "class_project"),
-        ("Json", "json_project"),
-        ("Test", "test_project"),
-        ("Random", "random_project"),
-        ("Torch", "torch_project"),
-        ("Sklearn", "sklearn_project"),
-        ("Numpy", "numpy_project"),
-        ("Mlflow", "mlflow_project"),
-        ("Fastapi", "fastapi_project"),
-    ],
+    [*DERIVED_PACKAGE_NAMES, ("  churn--model!! ", "churn_model")],
 )
 def test_odd_project_names_give_an_importable_package(tmp_path, project_name, package_name):
     project = render(tmp_path / "p", lock=False, project_name=project_name)

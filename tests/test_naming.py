@@ -9,7 +9,7 @@ import jinja2
 import pytest
 import yaml
 
-from helpers import REPO
+from helpers import DERIVED_PACKAGE_NAMES, REPO
 
 _spec = importlib.util.spec_from_file_location("naming", REPO / "extensions" / "naming.py")
 naming = importlib.util.module_from_spec(_spec)
@@ -110,21 +110,7 @@ def test_markdown_text_is_literal_text(text, markdown):
 
 @pytest.mark.parametrize(
     ("project_name", "package_name"),
-    [
-        ("Churn Model", "churn_model"),
-        ("3D Café-Model v2", "ml_3d_cafe_model_v2"),
-        ("Class", "class_project"),
-        ("Json", "json_project"),
-        ("Test", "test_project"),
-        ("Random", "random_project"),
-        ("Torch", "torch_project"),
-        ("Sklearn", "sklearn_project"),
-        ("Numpy", "numpy_project"),
-        ("Mlflow", "mlflow_project"),
-        ("Fastapi", "fastapi_project"),
-        ("Main", "main_project"),
-        ("!!!", ""),
-    ],
+    [*DERIVED_PACKAGE_NAMES, ("Main", "main_project"), ("!!!", "")],
 )
 def test_package_name_from_never_shadows_a_module(project_name, package_name):
     assert naming.package_name_from(project_name) == package_name

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from .server import serve
 
-            serve(settings)
+            return serve(settings)
         elif args.command == "info":
             from .info import print_info
 

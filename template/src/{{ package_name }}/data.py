@@ -78,10 +78,17 @@ def read_dataset(path: Path, label_column: str) -> Dataset:
         )
     if frame.isna().any().any():
         raise DataError(f"DATA_PATH={path}: some cells are empty: fill or drop those rows")
+    if features.isin([float("inf"), float("-inf")]).any().any():
+        raise DataError(f"DATA_PATH={path}: some values are infinite: fix or drop those rows")
     if not pd.api.types.is_integer_dtype(labels) or labels.min() < 0:
         raise DataError(
             f"DATA_PATH={path}: column {label_column!r} must hold class ids 0, 1, 2...:"
             " map each class to a whole number"
+        )
+    if labels.nunique() < 2:
+        raise DataError(
+            f"DATA_PATH={path}: column {label_column!r} holds one class only: a classifier needs"
+            " rows of at least two classes"
         )
     return Dataset(
         features=features.astype(float).values.tolist(),

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 
 from tqdm import tqdm
 
+from . import stopping
+
 log = logging.getLogger(__name__)
 
 MetricsSink = Callable[[dict[str, float], int], None]
@@ -23,10 +25,13 @@ class Progress:
     def epochs(self, total: int, start: int = 0) -> Iterator[int]:
         self._total = total
         if not sys.stderr.isatty():
-            yield from range(start, total)
+            for epoch in range(start, total):
+                stopping.check()
+                yield epoch
             return
         with tqdm(total=total, initial=start, desc="training", unit="epoch") as self._bar:
             for epoch in range(start, total):
+                stopping.check()
                 yield epoch
                 self._bar.update()
         self._bar = None

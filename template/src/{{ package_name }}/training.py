@@ -7,7 +7,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 
-from . import model
+from . import model, stopping
 from .artifacts import atomic_write, new_run_dir, write_json
 from .config import MODEL_FILE, Settings
 from .data import Dataset, demo_dataset, read_dataset, train_test_split
@@ -26,6 +26,11 @@ def load_training_data(settings: Settings) -> Dataset:
 
 
 def train(settings: Settings) -> dict[str, object]:
+    with stopping.training():
+        return _train(settings)
+
+
+def _train(settings: Settings) -> dict[str, object]:
     device, reason = select_device()
     log.info(reason)
     dataset = load_training_data(settings)
@@ -65,21 +70,25 @@ def train(settings: Settings) -> dict[str, object]:
             "run": run_id,
             "tracking_run_id": tracker.run_id,
         }
-        with new_run_dir(settings.runs_dir, run_id) as run_dir:
-            model.save(fitted, run_dir / MODEL_FILE)
-            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-            record = provenance(metrics, dataset.source)
-            (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
-        run_model = settings.runs_dir / run_id / MODEL_FILE
-        atomic_write(settings.model_path, lambda path: shutil.copyfile(run_model, path))
-        write_json(settings.metrics_path, metrics)
-        settings.checkpoint_path.unlink(missing_ok=True)
-        log.info("Wrote %s and %s", settings.model_path, settings.metrics_path)
+        # Saved in an order that a stop or a failure cannot leave half done: the run's own
+        # directory (complete or absent), then the registry, and only then OUTPUT_DIR's current
+        # model. A stop asked for meanwhile waits until the end (stopping.saving).
+        with stopping.saving():
+            with new_run_dir(settings.runs_dir, run_id) as run_dir:
+                model.save(fitted, run_dir / MODEL_FILE)
+                (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+                record = provenance(metrics, dataset.source)
+                (run_dir / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
+            run_model = settings.runs_dir / run_id / MODEL_FILE
+            registered = tracker.log_model(run_model, test_x[:5])
+            atomic_write(settings.model_path, lambda path: shutil.copyfile(run_model, path))
+            write_json(settings.metrics_path, metrics)
+            settings.checkpoint_path.unlink(missing_ok=True)
         log.info("Kept this run in %s", settings.runs_dir / run_id)
-        log.info("Accuracy on held-out data: %.3f", accuracy)
-        registered = tracker.log_model(settings.model_path, test_x[:5])
         if registered:
             log.info(registered)
+        log.info("Wrote %s and %s", settings.model_path, settings.metrics_path)
+        log.info("Accuracy on held-out data: %.3f", accuracy)
     return metrics
 
 

@@ -1,0 +1,67 @@
+"""Stopping a training run cleanly. A signal asks; the run stops at the next epoch, or, while a
+finished run is being saved (registered, then written), once saving is done, so no model is ever
+half-saved. No heavy imports: the CLI's signal handlers use it."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class TrainingInterrupted(BaseException):
+    """A stop asked for during training. A BaseException, so no `except Exception` eats it."""
+
+
+_requested = threading.Event()
+_saving = threading.Lock()
+_idle = threading.Event()
+_idle.set()
+_trainer: threading.Thread | None = None
+
+
+def request() -> None:
+    """From a signal handler. When the handler runs in the training thread (`train`): stop
+    now, unless a finished run is being saved. Otherwise (`serve` trains in the background):
+    the run stops at its next epoch, or after saving; see wait_until_idle."""
+    _requested.set()
+    training_here = _trainer is threading.current_thread() and not _idle.is_set()
+    if training_here and not _saving.locked():
+        raise TrainingInterrupted
+
+
+def requested() -> bool:
+    return _requested.is_set()
+
+
+def check() -> None:
+    """Called between epochs."""
+    if _requested.is_set():
+        raise TrainingInterrupted
+
+
+@contextmanager
+def training() -> Iterator[None]:
+    global _trainer
+    _trainer = threading.current_thread()
+    _idle.clear()
+    try:
+        check()
+        yield
+    finally:
+        _idle.set()
+
+
+@contextmanager
+def saving() -> Iterator[None]:
+    """A stop asked for meanwhile waits until the block ends."""
+    with _saving:
+        yield
+
+
+def reset() -> None:
+    """Forgets a stop asked for earlier (a new process starts without one; tests call this)."""
+    _requested.clear()
+
+
+def wait_until_idle(seconds: float) -> bool:
+    """Waits for a training run in progress to stop or finish saving; False if it did not."""
+    return _idle.wait(seconds)

@@ -34,6 +34,7 @@ COMMON_FILES = {
     "src/{pkg}/progress.py",
     "src/{pkg}/provenance.py",
     "src/{pkg}/server.py",
+    "src/{pkg}/stopping.py",
     "src/{pkg}/tracking.py",
     "src/{pkg}/training.py",
     "tests/conftest.py",

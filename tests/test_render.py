@@ -138,6 +138,14 @@ def test_yaml_files_parse(variant):
             assert yaml.safe_load((project / name).read_text()) is not None, name
 
 
+def test_compose_file_validates_against_the_compose_spec(variant):
+    # Against the compose-spec schema that check-jsonschema vendors: CI machines have no compose
+    # plugin to run `docker compose config`.
+    _, project = variant
+    schema = ["--builtin-schema", "vendor.compose-spec", "compose.yaml"]
+    run([tool("check-jsonschema"), *schema], cwd=project)
+
+
 def test_answers_file_records_every_question(variant):
     answers, project = variant
     recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())

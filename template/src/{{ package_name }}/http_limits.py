@@ -14,6 +14,11 @@ MAX_BODY_BYTES = 1_000_000
 HEADERS_TIMEOUT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 10.0
 
+# Any other method (X1METHOD /predict) is counted as "other": each new label is a new series.
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+# Tells uvicorn to close the connection after the response, instead of reading what is left.
+CLOSE = {"Connection": "close"}
+
 RequestRecorder = Callable[[str, str, int, float], None]
 
 
@@ -74,7 +79,7 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -88,13 +93,23 @@ class GuardMiddleware:
                 await body(scope, receive, recording_send)
             else:
                 await self.app(scope, _replay(body, receive), recording_send)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when the graceful shutdown's time is up (a
+            # client stalled mid-body, say). Without this the client gets a bare 500 and the log
+            # a traceback. The task is not re-raised: uvicorn would log any exception from the
+            # app as a traceback, and it awaits nothing after cancelling.
+            if status is None:
+                shutting_down = _error(503, "the server is shutting down: retry", headers=CLOSE)
+                await shutting_down(scope, receive, recording_send)
         finally:
             # The route's template (/predict), never the raw path: unknown paths share one label.
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.on_request(scope["method"], route, status, time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in STANDARD_METHODS else "other"
+            self.on_request(method, route, status or 500, time.perf_counter() - started)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | JSONResponse:
-        too_large = _error(413, f"body over {MAX_BODY_BYTES} bytes: {self.hint}")
+        # Both refusals close the connection rather than read (and discard) the rest of the body.
+        too_large = _error(413, f"body over {MAX_BODY_BYTES} bytes: {self.hint}", headers=CLOSE)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return too_large
@@ -115,7 +130,9 @@ class GuardMiddleware:
                         return b"".join(chunks)
         except TimeoutError:
             return _error(
-                408, f"body not received within {BODY_TIMEOUT_SECONDS:g} s: send it all at once"
+                408,
+                f"body not received within {BODY_TIMEOUT_SECONDS:g} s: send it all at once",
+                headers=CLOSE,
             )
 
 
@@ -133,5 +150,5 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)

@@ -99,7 +99,9 @@ class GuardMiddleware:
             # a traceback. The task is not re-raised: uvicorn would log any exception from the
             # app as a traceback, and it awaits nothing after cancelling.
             if status is None:
-                shutting_down = _error(503, "the server is shutting down: retry", headers=CLOSE)
+                shutting_down = error_response(
+                    503, "the server is shutting down: retry", headers=CLOSE
+                )
                 await shutting_down(scope, receive, recording_send)
         finally:
             # The route's template (/predict), never the raw path: unknown paths share one label.
@@ -109,7 +111,9 @@ class GuardMiddleware:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | JSONResponse:
         # Both refusals close the connection rather than read (and discard) the rest of the body.
-        too_large = _error(413, f"body over {MAX_BODY_BYTES} bytes: {self.hint}", headers=CLOSE)
+        too_large = error_response(
+            413, f"body over {MAX_BODY_BYTES} bytes: {self.hint}", headers=CLOSE
+        )
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return too_large
@@ -129,7 +133,7 @@ class GuardMiddleware:
                     if not message.get("more_body", False):
                         return b"".join(chunks)
         except TimeoutError:
-            return _error(
+            return error_response(
                 408,
                 f"body not received within {BODY_TIMEOUT_SECONDS:g} s: send it all at once",
                 headers=CLOSE,
@@ -150,5 +154,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    """The body of every error the app sends: {"error": what to do instead, ...}."""
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)

@@ -57,11 +57,6 @@ def saving() -> Iterator[None]:
         yield
 
 
-def reset() -> None:
-    """Forgets a stop asked for earlier (a new process starts without one; tests call this)."""
-    _requested.clear()
-
-
 def wait_until_idle(seconds: float) -> bool:
     """Waits for a training run in progress to stop or finish saving; False if it did not."""
     return _idle.wait(seconds)

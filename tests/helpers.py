@@ -107,6 +107,19 @@ def run(command: list[str], cwd: Path, timeout: int = 900, check: bool = True, *
     return result
 
 
+# scripts/new-project, run as a user runs it.
+NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> None:
+    """The way scripts/new-project refuses bad input: exit 2, one `error:` line, no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def project_files(project: Path) -> set[str]:
     skip = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
     return {

@@ -5,7 +5,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import tomllib
 from contextlib import contextmanager
 
@@ -13,9 +12,16 @@ import pytest
 import yaml
 
 from conftest import in_ci
-from helpers import DERIVED_PACKAGE_NAMES, REPO, project_env, render, run, tool
-
-NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
+from helpers import (
+    DERIVED_PACKAGE_NAMES,
+    NEW_PROJECT,
+    REPO,
+    assert_one_error_line,
+    project_env,
+    render,
+    run,
+    tool,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,14 +92,6 @@ def test_bad_answers_get_one_clear_line_and_no_directory(tmp_path, data, message
 
     assert_one_error_line(result, message)
     assert not destination.exists()
-
-
-def assert_one_error_line(result, message):
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.startswith("error: "), result.stderr
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "Traceback" not in result.stderr
 
 
 @contextmanager

@@ -28,8 +28,10 @@ KEY_ANSWERS = ["image_flavor", "python_version", "ml_framework", "tracking", "ci
 COLUMNS = ["project", "version", "flavor", "python", "framework", "tracking", "ci", "behind"]
 # Copier's shorthands for hosted repositories, expanded as copier expands them.
 URL_ALIASES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
-# No prompt may wait for a password: an unreachable or private repository fails instead.
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+# No prompt may wait for a password: an unreachable or private repository fails instead (an ssh
+# command of the user's own is kept).
+SSH_DEFAULT = {"GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 TIMEOUT = 600  # seconds for one clone or one update
 # Only for the commit that points a clone at another template; it never leaves the clone.
 IDENTITY = ["-c", "user.name=fleet-report", "-c", "user.email=fleet-report@localhost"]
@@ -69,23 +71,23 @@ def last_line(text: str) -> str:
     return re.sub(r"^(fatal|error): ", "", lines[-1]) if lines else ""
 
 
-def run(command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(command: list[str], label: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
             command,
             cwd=cwd,
-            env=os.environ | GIT_ENV,
+            env=SSH_DEFAULT | os.environ | NO_PROMPT,
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise Problem(f"{Path(command[0]).name} {command[1]} took over {TIMEOUT} s") from None
+        raise Problem(f"{label} took over {TIMEOUT} s") from None
 
 
 def git(*args: str, cwd: Path | None = None) -> str:
-    result = run(["git", *args], cwd=cwd)
+    result = run(["git", *args], f"git {args[0]}", cwd=cwd)
     if result.returncode != 0:
         raise Problem(last_line(result.stderr) or f"git {args[0]} exited {result.returncode}")
     return result.stdout
@@ -132,6 +134,12 @@ def is_release(tag: str) -> bool:
         return False
 
 
+def contains(repository: Path, commit: str, tag: str) -> bool:
+    """Whether `commit` is `tag` or has it in its history."""
+    command = ["git", "merge-base", "--is-ancestor", tag, commit]
+    return run(command, "git merge-base", repository).returncode == 0
+
+
 class Templates:
     """Each template repository, cloned once per report (bare: its history and tags only)."""
 
@@ -168,11 +176,7 @@ class Templates:
             git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", cwd=clone)
         except Problem:
             raise Problem(f"the template {source} has no commit {commit}") from None
-        return [
-            tag
-            for tag in self.releases(source)
-            if run(["git", "merge-base", "--is-ancestor", tag, commit], cwd=clone).returncode
-        ]
+        return [tag for tag in self.releases(source) if not contains(clone, commit, tag)]
 
 
 def point_at_template(clone: Path, answers: dict, template: str) -> None:
@@ -204,7 +208,7 @@ def try_update(clone: Path) -> tuple[str, list[str], str | None]:
     """`copier update` to the newest release in the clone: its outcome, the files in conflict,
     and why it failed. Tasks are skipped: they run after the merge and do not change it."""
     command = [sys.executable, "-m", "copier", "update", "--trust", "--defaults", "--quiet"]
-    result = run([*command, "--skip-tasks"], cwd=clone)
+    result = run([*command, "--skip-tasks"], "copier update", clone)
     if result.returncode != 0:
         return "fails", [], last_line(result.stderr) or f"copier exited {result.returncode}"
     conflicts = conflicted_files(clone)

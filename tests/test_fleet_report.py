@@ -168,6 +168,29 @@ def test_the_command_exits_1_when_a_project_could_not_be_checked(fleet):
     assert [cell for _, cell in columns(result.stdout.splitlines()[1])] == EXPECTED_TABLE[-2]
 
 
+def test_an_update_that_fails_says_why_in_one_line_and_exits_1(tmp_path):
+    """A template whose newest release needs a newer Copier than the one the report runs."""
+    template, project = tmp_path / "template", tmp_path / "project"
+    for repository in (template, project):
+        repository.mkdir()
+        git(repository, "init", "-q", "-b", "main")
+    for tag, config in [("v1.0.0", ""), ("v2.0.0", '_min_copier_version: "99.0"\n')]:
+        (template / "copier.yml").write_text(config)
+        git(template, "add", "-A")
+        git(template, "commit", "-q", "-m", f"release {tag}")
+        git(template, "tag", tag)
+    (project / ".copier-answers.yml").write_text(f"_commit: v1.0.0\n_src_path: {template}\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "Generated from the template")
+
+    result = run([*FLEET_REPORT, "project"], cwd=tmp_path, check=False)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    *cells, update = [cell for _, cell in columns(result.stdout.splitlines()[1])]
+    assert cells == ["project", "v1.0.0", *["-"] * 5, "1"]
+    assert update.startswith("fails: This template requires Copier version >= 99.0, while your ")
+
+
 def test_the_command_exits_0_when_all_were_checked_and_takes_another_template(fleet, tmp_path):
     """--template replaces the answers' _src_path: here the same template, moved."""
     moved = tmp_path / "moved-template"

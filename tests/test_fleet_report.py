@@ -50,7 +50,8 @@ def fleet(tmp_path_factory) -> Path:
     commit_edit(edited, f"{PKG}/data.py", lambda text: text + TEAM_FUNCTION)
     # LATER changes this very line of healthcheck.py: the update must show a conflict.
     conflicting = generate(template, root / CONFLICTING, NEW, lock=False, tracking="none")
-    commit_edit(conflicting, HEALTHCHECK, lambda text: text.replace(V0_2_0_LINE, "pass  # ours"))
+    team_line = V0_2_0_LINE.replace("timeout=3", "timeout=10")
+    commit_edit(conflicting, HEALTHCHECK, lambda text: text.replace(V0_2_0_LINE, team_line))
     generate(template, root / OLDEST, OLD, lock=False, image_flavor="relocated-home", ci="gitlab")
     (root / NOT_A_PROJECT).mkdir()
     (root / NOT_A_PROJECT / "README.md").write_text("Not made from the template.\n")

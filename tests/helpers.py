@@ -6,6 +6,8 @@ projects go through `run`: the plugin has no facility for it."""
 import functools
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -118,6 +120,19 @@ def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> 
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def readme_copier_command(option: str) -> list[str]:
+    """The README's non-interactive `copier copy` line that passes `option`, as a user would
+    paste it."""
+    readme = (REPO / "README.md").read_text()
+    lines = [
+        line
+        for line in readme.splitlines()
+        if re.match(r"uvx .*copier copy .*--defaults", line) and option in line
+    ]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].split("#")[0])
 
 
 def project_files(project: Path) -> set[str]:

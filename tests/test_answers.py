@@ -3,7 +3,6 @@
 import ast
 import os
 import re
-import shlex
 import subprocess
 import tomllib
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from helpers import (
     REPO,
     assert_one_error_line,
     project_env,
+    readme_copier_command,
     render,
     run,
     tool,
@@ -197,20 +197,10 @@ def test_emoji_quotes_and_backslashes_in_free_text_give_a_working_project(tmp_pa
     assert FREE_TEXT["project_name"] in info.stdout
 
 
-def readme_copier_command() -> list[str]:
-    """The README's non-interactive `copier copy` line, as a user would paste it."""
-    readme = (REPO / "README.md").read_text()
-    lines = [
-        line for line in readme.splitlines() if re.match(r"uvx .*copier copy .*--defaults", line)
-    ]
-    assert len(lines) == 1, lines
-    return shlex.split(lines[0].split("#")[0])
-
-
 def test_the_readme_copier_command_renders_a_project(tmp_path):
     # Run exactly as written, against this checkout instead of the published repository
     # (--vcs-ref HEAD, as the README says for a checkout, so uncommitted changes count).
-    command = readme_copier_command()
+    command = readme_copier_command("--data image_flavor=cuda")
     assert command[:3] == ["uvx", "--with", "copier-template-extensions"]
     source = next(arg for arg in command if arg.startswith("gh:"))
     command = [tool("uvx"), *command[1:-1], "--vcs-ref", "HEAD", str(tmp_path / "my-project")]

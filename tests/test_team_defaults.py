@@ -7,7 +7,16 @@ import copier
 import pytest
 import yaml
 
-from helpers import COPIER_OPTIONS, NEW_PROJECT, REPO, assert_one_error_line, run, tool
+from helpers import (
+    COPIER_OPTIONS,
+    NEW_PROJECT,
+    REPO,
+    assert_one_error_line,
+    project_env,
+    readme_copier_command,
+    run,
+    tool,
+)
 
 TEAM_FILE = REPO / "docs" / "team-defaults.example.yml"
 SETTINGS_FILE = REPO / "docs" / "copier-settings.example.yml"
@@ -57,6 +66,21 @@ def test_the_example_team_file_answers_every_new_project(user_settings, tmp_path
     assert (project / ".gitlab-ci.yml").is_file()
     assert not (project / ".github").exists()
     assert "USER 42420:42420" in (project / "Dockerfile").read_text()
+
+
+def test_the_readme_team_file_command_renders_a_project(user_settings, tmp_path):
+    # Run as written, with the example team file, against this checkout (--vcs-ref HEAD, as the
+    # README says for a checkout).
+    command = readme_copier_command("--data-file team.yml")
+    assert command[:3] == ["uvx", "--with", "copier-template-extensions"]
+    command[command.index("team.yml")] = str(TEAM_FILE)
+    command[command.index("gh:OWNER/copier-uv-mlops")] = str(REPO)
+    command = [tool("uvx"), *command[1:-1], "--vcs-ref", "HEAD", str(tmp_path / "my-project")]
+
+    run(command, cwd=tmp_path, env=project_env())
+
+    team = as_answers(yaml.safe_load(TEAM_FILE.read_text()))
+    assert answers_of(tmp_path / "my-project") | team == answers_of(tmp_path / "my-project")
 
 
 @pytest.mark.parametrize("runner", ["copier API", "new-project"])

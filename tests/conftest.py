@@ -88,11 +88,12 @@ def pytest_terminal_summary(terminalreporter):
     if not _TIMINGS:
         return
     columns = sorted({column for row in _TIMINGS.values() for column in row})
+    width = max(map(len, _TIMINGS))
     terminalreporter.section("Docker images (measured in this run)")
-    terminalreporter.write_line(" | ".join(["flavor".ljust(15), *columns]))
+    terminalreporter.write_line(" | ".join(["flavor".ljust(width), *columns]))
     for flavor, row in _TIMINGS.items():
         cells = [str(row.get(column, "-")).rjust(len(column)) for column in columns]
-        terminalreporter.write_line(" | ".join([flavor.ljust(15), *cells]))
+        terminalreporter.write_line(" | ".join([flavor.ljust(width), *cells]))
 
 
 # The Docker tier's shared fixtures: every docker-marked module uses the same images.

@@ -283,7 +283,7 @@ def test_gitlab_drift_check_fails_only_with_its_allowed_exit_codes(
     job = spec["template-drift"]
     assert f"{COPIER_COMMAND} check-update --quiet" in job["script"][1]
     assert job["allow_failure"] == {"exit_codes": [2, 3]}
-    assert job["rules"][0] == {"if": SCHEDULED_UPDATE, "when": "never"}
+    assert job["rules"] == [{"if": '$CI_COMMIT_BRANCH && $TEMPLATE_UPDATE != "true"'}]
 
     result = bash("\n".join(job["script"]), gitlab_uv, fake_copier(tmp_path, copier_status))
 
@@ -351,7 +351,7 @@ def team_project(template: Path, destination: Path, ci: str, ref: str, heading: 
     return project
 
 
-def run_update_script(script: str, project: Path, tmp_path: Path, **env: str):
+def run_ci_script(script: str, project: Path, tmp_path: Path, **env: str):
     """The CI's script, with this environment's copier for the pinned one that uvx would fetch."""
     assert COPIER_COMMAND in script
     script = script.replace(COPIER_COMMAND, tool("copier"))
@@ -363,7 +363,7 @@ def github_update(project: Path, tmp_path: Path) -> tuple[subprocess.CompletedPr
     spec = load(project / TEMPLATE_UPDATE)
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
-    result = run_update_script(
+    result = run_ci_script(
         step_named(spec, "copier update")["run"],
         project,
         tmp_path,
@@ -411,6 +411,21 @@ def test_github_update_on_the_newest_release_proposes_nothing(released_template,
     assert not (runner_temp / "output").exists()
 
 
+@pytest.mark.parametrize(("release", "status"), [("v1.0.0", 2), ("v1.1.0", 0)])
+def test_copier_check_update_exits_2_behind_the_newest_release_and_0_on_it(
+    released_template, tmp_path, release, status
+):
+    project = team_project(released_template, tmp_path / "p", "github", release)
+    script = load(project / CI)["jobs"]["template-drift"]["steps"][-1]["run"]
+
+    result = run_ci_script(script, project, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert ("::warning title=Template update available::" in result.stdout) == (status == 2)
+    check = [tool("copier"), "check-update", "--quiet"]
+    assert run(check, cwd=project, check=False).returncode == status
+
+
 def test_gitlab_update_commits_to_its_branch_and_names_the_conflicts(released_template, tmp_path):
     project = team_project(released_template, tmp_path / "p", "gitlab", "v1.0.0", "Develop (ours)")
     job = load(project / ".gitlab-ci.yml")["template-update"]
@@ -418,7 +433,7 @@ def test_gitlab_update_commits_to_its_branch_and_names_the_conflicts(released_te
     local = [line for line in job["script"] if not line.startswith("git push")]
     local = local[: next(i for i, line in enumerate(local) if line.startswith("api="))]
 
-    result = run_update_script(
+    result = run_ci_script(
         "\n".join(local), project, tmp_path, TEMPLATE_UPDATE_TOKEN="token", **job["variables"]
     )
 

@@ -444,6 +444,13 @@ def test_gitlab_update_commits_to_its_branch_and_names_the_conflicts(released_te
     assert "\n- `README.md`\n" in description.read_text()
 
 
+def test_no_generated_file_looks_like_a_conflict(github, gitlab):
+    # The update jobs, and users, find conflicts by their markers: none may be there before.
+    for project in (github, gitlab):
+        found = run(["git", "grep", "--untracked", "-nE", "<{7}|>{7}"], cwd=project, check=False)
+        assert found.stdout == "", found.stdout
+
+
 def test_the_readme_says_what_template_updates_need(github, gitlab):
     github_readme = (github / "README.md").read_text()
     assert "Allow GitHub Actions to create and approve" in github_readme

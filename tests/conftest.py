@@ -7,7 +7,7 @@ from pytest_copie.plugin import Copie
 
 import containers
 from docker_cli import build, ensure_base_images
-from helpers import FLAVORS, copy_template, lock_project
+from helpers import IMAGE_VARIANTS, copy_template, lock_project
 
 
 def pytest_addoption(parser):
@@ -88,11 +88,12 @@ def pytest_terminal_summary(terminalreporter):
     if not _TIMINGS:
         return
     columns = sorted({column for row in _TIMINGS.values() for column in row})
+    width = max(map(len, _TIMINGS))
     terminalreporter.section("Docker images (measured in this run)")
-    terminalreporter.write_line(" | ".join(["flavor".ljust(15), *columns]))
+    terminalreporter.write_line(" | ".join(["flavor".ljust(width), *columns]))
     for flavor, row in _TIMINGS.items():
         cells = [str(row.get(column, "-")).rjust(len(column)) for column in columns]
-        terminalreporter.write_line(" | ".join([flavor.ljust(15), *cells]))
+        terminalreporter.write_line(" | ".join([flavor.ljust(width), *cells]))
 
 
 # The Docker tier's shared fixtures: every docker-marked module uses the same images.
@@ -107,15 +108,16 @@ def engine():
 
 @pytest.fixture(scope="session")
 def projects(renders, engine):
-    """One rendered, locked project per flavor, with its base images present (real or stand-in)."""
-    rendered = {flavor: renders.get(image_flavor=flavor) for flavor in FLAVORS}
+    """One rendered, locked project per flavor and base, with its base images present (real or
+    stand-in)."""
+    rendered = {name: renders.get(**answers) for name, answers in IMAGE_VARIANTS.items()}
     ensure_base_images(*(project / "Dockerfile" for project in rendered.values()))
     return rendered
 
 
 @pytest.fixture(scope="session")
 def images(projects, timings):
-    """Each flavor built cold: no layer cache, and a fresh (empty) uv cache mount."""
+    """Each flavor and base built cold: no layer cache, and a fresh (empty) uv cache mount."""
     built = {}
     for flavor, project in projects.items():
         result = build(project, f"copier-uv-mlops-test/{flavor}", "--no-cache")

@@ -24,8 +24,23 @@ from pytest_copie.plugin import Copie
 
 REPO = Path(__file__).resolve().parent.parent
 FLAVORS = ["uv", "cuda", "relocated-home"]
+# Each flavor on each base image it can be built on; the Docker tier builds and runs every one.
+IMAGE_VARIANTS = {
+    "uv": {"image_flavor": "uv"},
+    "cuda": {"image_flavor": "cuda"},
+    "relocated-home": {"image_flavor": "relocated-home"},  # on the CUDA runtime, the default
+    "relocated-home-uv": {"image_flavor": "relocated-home", "relocated_home_base": "uv"},
+}
 FRAMEWORKS = ["scikit-learn", "pytorch", "none"]
 CI_SERVICES = ["github", "gitlab", "none"]
+
+
+def on_cuda(answers: dict[str, str]) -> bool:
+    """Whether these answers build the image on NVIDIA's CUDA runtime (copier.yml's cuda_base)."""
+    flavor = answers.get("image_flavor", "uv")
+    return flavor == "cuda" or (
+        flavor == "relocated-home" and answers.get("relocated_home_base", "cuda") == "cuda"
+    )
 
 
 def tool(name: str) -> str:

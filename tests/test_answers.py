@@ -76,8 +76,8 @@ def test_a_tracking_module_name_is_free_without_tracking(tmp_path):
             "imageflavor=cuda",
             "--data imageflavor is not a question of this template: did you mean image_flavor? "
             "valid keys are project_name, package_name, description, author_name, "
-            "author_email, python_version, image_flavor, cuda_version, ubuntu_version, "
-            "ml_framework, tracking, ci",
+            "author_email, python_version, image_flavor, relocated_home_base, cuda_version, "
+            "ubuntu_version, ml_framework, tracking, ci",
         ),
         ("uv_version=0.1.0", "--data uv_version is not a question of this template"),
         ("_subdirectory=.", "--data _subdirectory is not a question of this template"),

@@ -10,16 +10,27 @@ import pytest
 
 import containers
 from docker_cli import DEPENDENCY_STEP, build, ensure_base_images
-from helpers import FLAVORS, http_json, render, run, uv, wait_for
+from helpers import IMAGE_VARIANTS, http_json, render, run, uv, wait_for
 
 pytestmark = pytest.mark.docker
 
-UID = {"uv": "10001", "cuda": "10001", "relocated-home": "42420"}
-APP_DIR = {"uv": "/app", "cuda": "/app", "relocated-home": "/workspace"}
-HOME = {"uv": "/home/app", "cuda": "/home/app", "relocated-home": "/workspace"}
+VARIANTS = list(IMAGE_VARIANTS)  # every flavor on every base
+UID = {"uv": "10001", "cuda": "10001", "relocated-home": "42420", "relocated-home-uv": "42420"}
+APP_DIR = {
+    "uv": "/app",
+    "cuda": "/app",
+    "relocated-home": "/workspace",
+    "relocated-home-uv": "/workspace",
+}
+HOME = {
+    "uv": "/home/app",
+    "cuda": "/home/app",
+    "relocated-home": "/workspace",
+    "relocated-home-uv": "/workspace",
+}
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", VARIANTS)
 def test_image_runs_as_a_numeric_non_root_user_with_oci_labels(images, flavor):
     config = containers.image_config(images[flavor])
 
@@ -30,7 +41,7 @@ def test_image_runs_as_a_numeric_non_root_user_with_oci_labels(images, flavor):
     assert config["Healthcheck"]["Test"] == ["CMD", "python", "main.py", "healthcheck"]
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", VARIANTS)
 def test_info_reports_python_user_gpu_and_writable_outputs(images, flavor):
     info = info_fields(containers.run(images[flavor], "info").stdout)
 
@@ -48,7 +59,7 @@ def info_fields(output: str) -> dict[str, str]:
     return dict(line.split(maxsplit=1) for line in output.splitlines())
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", VARIANTS)
 def test_train_writes_the_model_and_metrics_without_network(images, tmp_path, flavor):
     with containers.started(images[flavor], "train", network="none") as container:
         result = containers.finished(container)
@@ -60,7 +71,7 @@ def test_train_writes_the_model_and_metrics_without_network(images, tmp_path, fl
     assert (tmp_path / "outputs" / "model.joblib").stat().st_size > 0
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", VARIANTS)
 @pytest.mark.parametrize("user", ["123456:0", "42420:42420", "2000:2000"])
 def test_runs_under_any_uid_a_platform_assigns(images, flavor, user):
     # OpenShift: a random uid in group 0; OVHcloud: 42420; Kubernetes: whatever runAsUser says.
@@ -80,7 +91,7 @@ def test_relocated_home_runs_as_ovhcloud_does(images):
     assert "Wrote /workspace/outputs/model.joblib" in train.stderr
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", VARIANTS)
 def test_serve_answers_over_the_host_network_and_stops_promptly(images, timings, flavor):
     port = containers.free_port()
     with containers.started(images[flavor], environment={"PORT": str(port)}) as container:
@@ -111,9 +122,9 @@ def test_the_cuda_image_says_it_falls_back_to_the_cpu(images):
     assert "No GPU visible: training on the CPU." in result.stderr
 
 
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", VARIANTS)
 def test_a_code_only_change_reuses_the_dependency_layer(renders, images, timings, tmp_path, flavor):
-    project = renders.copy(tmp_path / "project", image_flavor=flavor)
+    project = renders.copy(tmp_path / "project", **IMAGE_VARIANTS[flavor])
     warm = build(project, f"copier-uv-mlops-test/{flavor}-edit")
     module = next((project / "src").glob("*/training.py"))
     module.write_text(module.read_text() + "\n# a code-only change\n")
@@ -156,10 +167,12 @@ def test_a_stale_lock_fails_the_build_with_uvs_message(renders, images, tmp_path
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor", VARIANTS)
 def test_a_pytorch_image_builds_and_trains(engine, tmp_path, flavor):
     # Real PyTorch wheels (GBs, from PyTorch's own index): runs with --run-heavy where reachable.
-    project = render(tmp_path / "project", lock=False, image_flavor=flavor, ml_framework="pytorch")
+    project = render(
+        tmp_path / "project", lock=False, ml_framework="pytorch", **IMAGE_VARIANTS[flavor]
+    )
     run([uv(), "lock"], cwd=project, timeout=1800)
     ensure_base_images(project / "Dockerfile")
     image = build(project, f"copier-uv-mlops-test/{flavor}-pytorch").tag

@@ -45,12 +45,17 @@ def test_the_lock_matches_pyproject(renders):
     ("answers", "index", "url_suffix"),
     [
         ({}, "pytorch-cpu", "/whl/cpu"),
-        ({"image_flavor": "relocated-home"}, "pytorch-cpu", "/whl/cpu"),
+        ({"image_flavor": "relocated-home"}, "pytorch-cu128", "/whl/cu128"),
+        (
+            {"image_flavor": "relocated-home", "relocated_home_base": "uv"},
+            "pytorch-cpu",
+            "/whl/cpu",
+        ),
         ({"image_flavor": "cuda"}, "pytorch-cu128", "/whl/cu128"),
         ({"image_flavor": "cuda", "cuda_version": "13.0.2"}, "pytorch-cu130", "/whl/cu130"),
         ({"image_flavor": "cuda", "cuda_version": "12.6.3"}, "pytorch-cu126", "/whl/cu126"),
     ],
-    ids=["uv", "relocated-home", "cuda-12.8", "cuda-13.0", "cuda-12.6"],
+    ids=["uv", "relocated-home", "relocated-home-uv", "cuda-12.8", "cuda-13.0", "cuda-12.6"],
 )
 def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, index, url_suffix):
     project = renders.get(ml_framework="pytorch", **answers)

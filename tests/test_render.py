@@ -6,7 +6,16 @@ import re
 import pytest
 import yaml
 
-from helpers import CI_SERVICES, FLAVORS, FRAMEWORKS, copy_template, project_files, run, tool
+from helpers import (
+    CI_SERVICES,
+    FLAVORS,
+    FRAMEWORKS,
+    copy_template,
+    on_cuda,
+    project_files,
+    run,
+    tool,
+)
 
 TRACKING = ["mlflow", "none"]
 
@@ -52,6 +61,7 @@ CI_FILES = {
     "github": {
         ".github/workflows/ci.yml",
         ".github/workflows/release.yml",
+        ".github/workflows/template-update.yml",
         ".github/dependabot.yml",
     },
     "gitlab": {".gitlab-ci.yml"},
@@ -71,6 +81,8 @@ VARIANTS = [
     {"python_version": "3.14", "ml_framework": "none"},
     {"image_flavor": "cuda", "cuda_version": "13.0.2", "ubuntu_version": "22.04"},
     {"image_flavor": "cuda", "cuda_version": "12.6.3", "python_version": "3.12"},
+    {"image_flavor": "relocated-home", "relocated_home_base": "uv", "ml_framework": "pytorch"},
+    {"image_flavor": "relocated-home", "cuda_version": "13.0.2", "ubuntu_version": "22.04"},
 ]
 
 
@@ -113,8 +125,9 @@ def test_dockerfile_pins_its_images_and_names_no_syntax_frontend(variant):
     assert "latest" not in dockerfile
     for image in re.findall(r"^FROM (\S+)", dockerfile, flags=re.M):
         assert re.search(r":\d+\.\d+\.\d+", image), image
-    if answers.get("image_flavor") == "cuda":
+    if on_cuda(answers):
         assert "COPY --from=uv /uv /uvx /bin/" in dockerfile
+        assert "FROM nvidia/cuda:" in dockerfile
     assert "--locked --no-install-project --no-dev --compile-bytecode" in dockerfile
     assert 'ENTRYPOINT ["python", "main.py"]' in dockerfile
     assert "uv run" not in dockerfile

@@ -524,3 +524,71 @@ def test_a_package_renamed_by_an_answer_keeps_the_teams_edit(template_repo, tmp_
     assert (project / "src" / "churn" / "data.py").read_text().endswith(USER_FUNCTION)
     assert "from churn.cli import main" in (project / "main.py").read_text()
     assert conflict_files(project) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# relocated-home on the CUDA base: existing projects keep the uv base they were built on
+# ---------------------------------------------------------------------------------------------
+
+BOTH_BASES_CONDITION = (
+    "image_flavor == 'cuda' or (image_flavor == 'relocated-home' and relocated_home_base == 'cuda')"
+)
+
+
+def as_before_relocated_home_base(tree: Path) -> None:
+    """A release from before `relocated_home_base`: relocated-home was always built on uv."""
+    config = tree / "copier.yml"
+    text = config.read_text()
+    question = re.search(r"\nrelocated_home_base:\n.*?\n\n", text, re.DOTALL)
+    assert question and BOTH_BASES_CONDITION in text, "copier.yml no longer has the base question"
+    text = text.replace(question[0], "\n").replace(BOTH_BASES_CONDITION, "image_flavor == 'cuda'")
+    config.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def base_question_repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("template") / "copier-uv-mlops"
+    scratch_template(
+        repo, tagged=True, releases=[(OLD, as_before_relocated_home_base), (NEW, None)]
+    )
+    return repo
+
+
+def relocated_home_from_before_the_question(repo: Path, destination: Path) -> Path:
+    project = generate(repo, destination, OLD, image_flavor="relocated-home")
+    assert "FROM ghcr.io/astral-sh/uv:" in (project / "Dockerfile").read_text()
+    assert "relocated_home_base" not in (project / ".copier-answers.yml").read_text()
+    return project
+
+
+def test_an_update_keeps_an_existing_relocated_home_project_on_the_uv_base(
+    base_question_repo, tmp_path
+):
+    project = relocated_home_from_before_the_question(base_question_repo, tmp_path / "ovh")
+
+    update(project, NEW)
+
+    dockerfile = (project / "Dockerfile").read_text()
+    assert "FROM ghcr.io/astral-sh/uv:0.13.8-python3.13-trixie-slim" in dockerfile
+    assert "nvidia/cuda" not in dockerfile
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["relocated_home_base"] == "uv" and "cuda_version" not in answers
+    assert conflict_files(project) == []
+
+
+def test_an_update_moves_relocated_home_to_cuda_when_asked(base_question_repo, tmp_path):
+    project = relocated_home_from_before_the_question(base_question_repo, tmp_path / "ovh")
+
+    update(project, NEW, relocated_home_base="cuda")
+
+    dockerfile = (project / "Dockerfile").read_text()
+    assert "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04" in dockerfile
+    assert "USER 42420:42420" in dockerfile and "WORKDIR /workspace" in dockerfile
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert (answers["relocated_home_base"], answers["cuda_version"]) == ("cuda", "12.8.1")
+    assert conflict_files(project) == []
+
+
+def test_a_new_relocated_home_project_is_built_on_cuda(base_question_repo, tmp_path):
+    project = generate(base_question_repo, tmp_path / "ovh", NEW, image_flavor="relocated-home")
+    assert "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04" in (project / "Dockerfile").read_text()

@@ -25,7 +25,17 @@ from packaging.version import InvalidVersion, Version
 ANSWERS_FILE = ".copier-answers.yml"
 KEY_ANSWERS = ["image_flavor", "python_version", "ml_framework", "tracking", "ci"]
 # The table's columns: the project, its version, the key answers (short names), releases behind.
-COLUMNS = ["project", "version", "flavor", "python", "framework", "tracking", "ci", "behind"]
+COLUMNS = [
+    "project",
+    "version",
+    "flavor",
+    "base",
+    "python",
+    "framework",
+    "tracking",
+    "ci",
+    "behind",
+]
 # Copier's shorthands for hosted repositories, expanded as copier expands them.
 URL_ALIASES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
 # No prompt may wait for a password: an unreachable or private repository fails instead (an ssh
@@ -225,6 +235,7 @@ def report_project(
         answers = read_answers(clone)
         report.version = answers.get("_commit")
         report.answers = {key: answers.get(key) for key in KEY_ANSWERS}
+        report.answers["base"] = base_image_kind(answers)
         report.template = template or answers.get("_src_path")
         if not report.template:
             raise Problem(f"no _src_path in {ANSWERS_FILE}: name the template with --template")
@@ -238,6 +249,15 @@ def report_project(
     except Problem as problem:
         report.problem = str(problem)
     return report
+
+
+def base_image_kind(answers: dict) -> str | None:
+    """ "cuda" or "uv": what the image is built on. relocated-home projects made before the
+    relocated_home_base question were built on uv, and copier update keeps them there."""
+    flavor = answers.get("image_flavor")
+    if flavor == "relocated-home":
+        return answers.get("relocated_home_base", "uv")
+    return flavor
 
 
 def report_fleet(
@@ -262,7 +282,7 @@ def as_table(reports: list[ProjectReport]) -> str:
     rows = [[*COLUMNS, "update"]]
     for report in reports:
         behind = None if report.releases_behind is None else str(report.releases_behind)
-        answers = [report.answers.get(key) for key in KEY_ANSWERS]
+        answers = [report.answers.get(key) for key in ["image_flavor", "base", *KEY_ANSWERS[1:]]]
         cells = [report.project, report.version, *answers, behind]
         rows.append([cell or "-" for cell in cells] + [report.summary])
     widths = [max(len(cells[i]) for cells in rows) for i in range(len(rows[0]))]

@@ -79,12 +79,35 @@ def reports(fleet):
 # One row per project, aligned; "-" where a project could not be read. The unreachable URL's
 # last cell is git's own message, which varies with git's version: checked apart.
 EXPECTED_TABLE = [
-    ["project", "version", "flavor", "python", "framework", "tracking", "ci", "behind", "update"],
-    ["current", "v0.3.0", "uv", "3.13", "scikit-learn", "mlflow", "github", "0", "clean"],
-    ["cuda-edited", "v0.2.0", "cuda", "3.13", "scikit-learn", "mlflow", "github", "1", "clean"],
+    [
+        "project",
+        "version",
+        "flavor",
+        "base",
+        "python",
+        "framework",
+        "tracking",
+        "ci",
+        "behind",
+        "update",
+    ],
+    ["current", "v0.3.0", "uv", "uv", "3.13", "scikit-learn", "mlflow", "github", "0", "clean"],
+    [
+        "cuda-edited",
+        "v0.2.0",
+        "cuda",
+        "cuda",
+        "3.13",
+        "scikit-learn",
+        "mlflow",
+        "github",
+        "1",
+        "clean",
+    ],
     [
         "conflicting",
         "v0.2.0",
+        "uv",
         "uv",
         "3.13",
         "scikit-learn",
@@ -97,6 +120,7 @@ EXPECTED_TABLE = [
         "oldest",
         "v0.1.0",
         "relocated-home",
+        "cuda",
         "3.13",
         "scikit-learn",
         "mlflow",
@@ -104,8 +128,8 @@ EXPECTED_TABLE = [
         "2",
         "clean",
     ],
-    ["notes", *["-"] * 7, "not a Copier project: no .copier-answers.yml"],
-    [UNREACHABLE, *["-"] * 7],
+    ["notes", *["-"] * 8, "not a Copier project: no .copier-answers.yml"],
+    [UNREACHABLE, *["-"] * 8],
 ]
 
 
@@ -146,6 +170,7 @@ def test_the_json_says_the_same_for_machines(reports):
         "ml_framework": "scikit-learn",
         "tracking": "mlflow",
         "ci": "gitlab",
+        "base": "cuda",
     }
     checked = [entry for entry in projects.values() if entry["version"]]
     assert {entry["newest_release"] for entry in checked} == {LATER}
@@ -188,7 +213,7 @@ def test_an_update_that_fails_says_why_in_one_line_and_exits_1(tmp_path):
 
     assert result.returncode == 1, result.stdout + result.stderr
     *cells, update = [cell for _, cell in columns(result.stdout.splitlines()[1])]
-    assert cells == ["project", "v1.0.0", *["-"] * 5, "1"]
+    assert cells == ["project", "v1.0.0", *["-"] * 6, "1"]
     assert update.startswith("fails: This template requires Copier version >= 99.0, while your ")
 
 

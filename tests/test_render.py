@@ -28,6 +28,7 @@ COMMON_FILES = {
     "Dockerfile",
     "README.md",
     "compose.yaml",
+    "deploy/ovhcloud.sh",
     "main.py",
     "pyproject.toml",
     "src/{pkg}/__init__.py",

@@ -58,6 +58,11 @@ TRACKING_FILES = {
     "mlflow": {"src/ml_project/mlflow_model.py", "tests/test_tracking.py"},
     "none": set(),
 }
+FRAMEWORK_FILES = {
+    "pytorch": {"src/ml_project/distributed.py"},  # data-parallel training under torchrun
+    "scikit-learn": set(),
+    "none": set(),
+}
 CI_FILES = {
     "github": {
         ".github/workflows/ci.yml",
@@ -100,6 +105,7 @@ def test_renders_exactly_the_expected_files(variant):
     expected = {name.format(pkg="ml_project") for name in COMMON_FILES}
     expected |= CI_FILES[answers.get("ci", "github")]
     expected |= TRACKING_FILES[answers.get("tracking", "mlflow")]
+    expected |= FRAMEWORK_FILES[answers.get("ml_framework", "scikit-learn")]
 
     assert project_files(project) == expected
 

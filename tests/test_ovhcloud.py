@@ -18,7 +18,11 @@ VARIANTS = {
     "relocated-home-pytorch": {"image_flavor": "relocated-home", "ml_framework": "pytorch"},
 }
 # Settings the tests pass, so that a default never hides a wrong one.
-SETTINGS = {"REGISTRY": "registry.example.com/ml-team", "TAG": "1.2.3", "DATASTORE": "BHS"}
+SETTINGS = {
+    "IMAGE_REGISTRY": "registry.example.com/ml-team",
+    "IMAGE_TAG": "1.2.3",
+    "DATASTORE": "BHS",
+}
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))

@@ -28,6 +28,7 @@ COMMON_FILES = {
     "Dockerfile",
     "README.md",
     "compose.yaml",
+    "deploy/ovhcloud.sh",
     "main.py",
     "pyproject.toml",
     "src/{pkg}/__init__.py",
@@ -55,6 +56,11 @@ COMMON_FILES = {
 }
 TRACKING_FILES = {
     "mlflow": {"src/ml_project/mlflow_model.py", "tests/test_tracking.py"},
+    "none": set(),
+}
+FRAMEWORK_FILES = {
+    "pytorch": {"src/ml_project/distributed.py"},  # data-parallel training under torchrun
+    "scikit-learn": set(),
     "none": set(),
 }
 CI_FILES = {
@@ -100,6 +106,7 @@ def test_renders_exactly_the_expected_files(variant):
     expected = {name.format(pkg="ml_project") for name in COMMON_FILES}
     expected |= CI_FILES[answers.get("ci", "github")]
     expected |= TRACKING_FILES[answers.get("tracking", "mlflow")]
+    expected |= FRAMEWORK_FILES[answers.get("ml_framework", "scikit-learn")]
 
     assert project_files(project) == expected
 

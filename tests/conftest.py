@@ -21,9 +21,14 @@ def pytest_configure(config):
     # Renders must not depend on the developer's own copier settings (`defaults` there would
     # change every answer): every copier the suite runs, in-process or not, reads an empty file.
     # Tests of the settings file set their own.
-    settings = Path(tempfile.mkdtemp(prefix="copier-settings-")) / "settings.yml"
+    config.copier_settings = Path(tempfile.mkdtemp(prefix="copier-settings-"))
+    settings = config.copier_settings / "settings.yml"
     settings.write_text("{}\n")
     os.environ["COPIER_SETTINGS_PATH"] = str(settings)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(config.copier_settings, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -28,6 +28,17 @@ COMMON_FILES = {
     "Dockerfile",
     "README.md",
     "compose.yaml",
+    "deploy/kubernetes/configmap.yaml",
+    "deploy/kubernetes/kustomization.yaml",
+    "deploy/kubernetes/namespace.yaml",
+    "deploy/kubernetes/outputs-pvc.yaml",
+    "deploy/kubernetes/serve-deployment.yaml",
+    "deploy/kubernetes/serve-hpa.yaml",
+    "deploy/kubernetes/serve-networkpolicy.yaml",
+    "deploy/kubernetes/serve-pdb.yaml",
+    "deploy/kubernetes/serve-service.yaml",
+    "deploy/kubernetes/train-job.yaml",
+    "deploy/kubernetes/train-networkpolicy.yaml",
     "main.py",
     "pyproject.toml",
     "src/{pkg}/__init__.py",
@@ -56,6 +67,16 @@ COMMON_FILES = {
 TRACKING_FILES = {
     "mlflow": {"src/ml_project/mlflow_model.py", "tests/test_tracking.py"},
     "none": set(),
+}
+# The multi-node training recipe (torchrun in an Indexed Job) is PyTorch's.
+FRAMEWORK_FILES = {
+    "pytorch": {
+        "deploy/kubernetes/multinode/kustomization.yaml",
+        "deploy/kubernetes/multinode/outputs-pvc.yaml",
+        "deploy/kubernetes/multinode/train-job.yaml",
+        "deploy/kubernetes/multinode/train-networkpolicy.yaml",
+        "deploy/kubernetes/multinode/train-service.yaml",
+    },
 }
 CI_FILES = {
     "github": {
@@ -99,6 +120,7 @@ def test_renders_exactly_the_expected_files(variant):
     expected = {name.format(pkg="ml_project") for name in COMMON_FILES}
     expected |= CI_FILES[answers.get("ci", "github")]
     expected |= TRACKING_FILES[answers.get("tracking", "mlflow")]
+    expected |= FRAMEWORK_FILES.get(answers.get("ml_framework", "scikit-learn"), set())
 
     assert project_files(project) == expected
 

@@ -5,6 +5,8 @@ checkov runs with --skip-download from its own environment (tools/checkov)."""
 
 import itertools
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,42 @@ def test_each_kustomization_lists_exactly_the_manifests_beside_it(variant):
         assert sorted(kustomization["resources"]) == sorted(manifests(directory))
         assert kustomization["namespace"] == "ml-project"
         assert kustomization["images"] == [{"name": "ml-project", "newTag": "0.1.0"}]
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl")
+    if found is None:
+        reason = "no kubectl on PATH (.ci/run installs Debian's kubernetes-client)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{reason}, and CI=true")
+        pytest.skip(reason)
+    return found
+
+
+def test_kustomize_builds_each_kustomization_and_images_points_every_pod_elsewhere(
+    variant, tmp_path
+):
+    answers, project = variant
+    deploy = shutil.copytree(project / DEPLOY, tmp_path / "kubernetes")
+    directories = [deploy, deploy / "multinode"] if (deploy / "multinode").is_dir() else [deploy]
+
+    for directory in directories:
+        kustomization = directory / "kustomization.yaml"
+        config = yaml.safe_load(kustomization.read_text())
+        config["images"][0]["newName"] = "registry.example.com/team/ml-project"
+        kustomization.write_text(yaml.safe_dump(config))
+        built = run([kubectl(), "kustomize", str(directory)], cwd=tmp_path).stdout
+        resources = list(yaml.safe_load_all(built))
+
+        assert len(resources) == len(manifests(directory)), directory.name
+        assert {r["metadata"].get("namespace", "ml-project") for r in resources} == {"ml-project"}
+        images = {
+            container["image"]
+            for r in resources
+            if r["kind"] in {"Job", "Deployment"}
+            for container in r["spec"]["template"]["spec"]["containers"]
+        }
+        assert images == {"registry.example.com/team/ml-project:0.1.0"}, directory.name
 
 
 def test_every_pod_meets_the_restricted_pod_security_standard(variant):

@@ -58,14 +58,18 @@ def claim_directory(workload: dict, tmp_path: Path) -> dict[str, Path]:
 def report(request):
     """The options each pod became, and what ran under them, after the module's tests."""
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
     if reporter is None or not _REPORT:
         return
-    reporter.write_sep("=", "Kubernetes pods as docker run options (from deploy/kubernetes)")
-    reporter.write_line("| flavor and base | workload | docker run options | what ran |")
-    reporter.write_line("|---|---|---|---|")
-    for row in _REPORT:
-        reporter.write_line("| " + " | ".join(row) + " |")
+    # Output during a fixture's teardown is captured (and dropped when the tests pass).
+    with plugins.get_plugin("capturemanager").global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_sep("=", "Kubernetes pods as docker run options (from deploy/kubernetes)")
+        reporter.write_line("| flavor and base | workload | docker run options | what ran |")
+        reporter.write_line("|---|---|---|---|")
+        for row in _REPORT:
+            reporter.write_line("| " + " | ".join(row) + " |")
 
 
 @pytest.mark.parametrize("flavor", list(IMAGE_VARIANTS))

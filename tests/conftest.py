@@ -1,5 +1,6 @@
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,15 @@ def pytest_addoption(parser):
     parser.addoption(
         "--run-heavy", action="store_true", help="also run tests that install multi-GB wheels"
     )
+
+
+def pytest_configure(config):
+    # Renders must not depend on the developer's own copier settings (`defaults` there would
+    # change every answer): every copier the suite runs, in-process or not, reads an empty file.
+    # Tests of the settings file set their own.
+    settings = Path(tempfile.mkdtemp(prefix="copier-settings-")) / "settings.yml"
+    settings.write_text("{}\n")
+    os.environ["COPIER_SETTINGS_PATH"] = str(settings)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -88,11 +98,12 @@ def pytest_terminal_summary(terminalreporter):
     if not _TIMINGS:
         return
     columns = sorted({column for row in _TIMINGS.values() for column in row})
+    width = max(map(len, _TIMINGS))
     terminalreporter.section("Docker images (measured in this run)")
-    terminalreporter.write_line(" | ".join(["flavor".ljust(15), *columns]))
+    terminalreporter.write_line(" | ".join(["flavor".ljust(width), *columns]))
     for flavor, row in _TIMINGS.items():
         cells = [str(row.get(column, "-")).rjust(len(column)) for column in columns]
-        terminalreporter.write_line(" | ".join([flavor.ljust(15), *cells]))
+        terminalreporter.write_line(" | ".join([flavor.ljust(width), *cells]))
 
 
 # The Docker tier's shared fixtures: every docker-marked module uses the same images.

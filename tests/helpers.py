@@ -6,6 +6,8 @@ projects go through `run`: the plugin has no facility for it."""
 import functools
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -120,6 +122,32 @@ def run(command: list[str], cwd: Path, timeout: int = 900, check: bool = True, *
             f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
         )
     return result
+
+
+# scripts/new-project, run as a user runs it.
+NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> None:
+    """The way scripts/new-project refuses bad input: exit 2, one `error:` line, no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def readme_copier_command(option: str) -> list[str]:
+    """The README's non-interactive `copier copy` line that passes `option`, as a user would
+    paste it."""
+    readme = (REPO / "README.md").read_text()
+    lines = [
+        line
+        for line in readme.splitlines()
+        if re.match(r"uvx .*copier copy .*--defaults", line) and option in line
+    ]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].split("#")[0])
 
 
 def project_files(project: Path) -> set[str]:

@@ -124,7 +124,7 @@ def test_the_cuda_image_says_it_falls_back_to_the_cpu(images):
 
 @pytest.mark.parametrize("flavor", VARIANTS)
 def test_a_code_only_change_reuses_the_dependency_layer(renders, images, timings, tmp_path, flavor):
-    project = renders.copy(tmp_path / "project", image_flavor=flavor)
+    project = renders.copy(tmp_path / "project", **IMAGE_VARIANTS[flavor])
     warm = build(project, f"copier-uv-mlops-test/{flavor}-edit")
     module = next((project / "src").glob("*/training.py"))
     module.write_text(module.read_text() + "\n# a code-only change\n")
@@ -170,7 +170,9 @@ def test_a_stale_lock_fails_the_build_with_uvs_message(renders, images, tmp_path
 @pytest.mark.parametrize("flavor", VARIANTS)
 def test_a_pytorch_image_builds_and_trains(engine, tmp_path, flavor):
     # Real PyTorch wheels (GBs, from PyTorch's own index): runs with --run-heavy where reachable.
-    project = render(tmp_path / "project", lock=False, image_flavor=flavor, ml_framework="pytorch")
+    project = render(
+        tmp_path / "project", lock=False, ml_framework="pytorch", **IMAGE_VARIANTS[flavor]
+    )
     run([uv(), "lock"], cwd=project, timeout=1800)
     ensure_base_images(project / "Dockerfile")
     image = build(project, f"copier-uv-mlops-test/{flavor}-pytorch").tag

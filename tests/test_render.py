@@ -82,6 +82,7 @@ CI_FILES = {
     "github": {
         ".github/workflows/ci.yml",
         ".github/workflows/release.yml",
+        ".github/workflows/template-update.yml",
         ".github/dependabot.yml",
     },
     "gitlab": {".gitlab-ci.yml"},

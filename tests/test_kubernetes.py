@@ -6,6 +6,7 @@ checkov runs with --skip-download from its own environment (tools/checkov)."""
 import itertools
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -265,3 +266,23 @@ def test_checkov_finds_nothing_in_the_manifests_and_dockerfiles(rendered, tmp_pa
     )
     assert summaries["kubernetes"]["passed"] > workloads * 20, summaries
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_long_project_names_give_object_names_that_kubernetes_accepts(copie_session):
+    # Object names are DNS labels (63 characters at most); the longest one made from the name is
+    # a multi-node pod's hostname, <name>-train-multinode-<index>.
+    name = "An Extraordinarily Long Machine Learning Project Name For Churn Prediction"
+    project = copy_template(copie_session, project_name=name, ml_framework="pytorch")
+    label = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+    for directory in (project / DEPLOY, project / MULTINODE):
+        kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        # The image keeps the project's full name: image names have no such limit.
+        assert kustomization["images"][0]["name"] == name.lower().replace(" ", "-")
+        for file, resource in manifests(directory).items():
+            names = [resource["metadata"]["name"], kustomization["namespace"]]
+            names += resource["metadata"].get("labels", {}).values()
+            if resource["kind"] == "Job" and resource["spec"].get("completionMode") == "Indexed":
+                names.append(f"{resource['metadata']['name']}-{resource['spec']['completions']}")
+            for value in names:
+                assert len(value) <= 63 and label.match(value), f"{file}: {value!r}"

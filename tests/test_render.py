@@ -29,6 +29,17 @@ COMMON_FILES = {
     "README.md",
     "compose.yaml",
     "deploy/ovhcloud.sh",
+    "deploy/kubernetes/configmap.yaml",
+    "deploy/kubernetes/kustomization.yaml",
+    "deploy/kubernetes/namespace.yaml",
+    "deploy/kubernetes/outputs-pvc.yaml",
+    "deploy/kubernetes/serve-deployment.yaml",
+    "deploy/kubernetes/serve-hpa.yaml",
+    "deploy/kubernetes/serve-networkpolicy.yaml",
+    "deploy/kubernetes/serve-pdb.yaml",
+    "deploy/kubernetes/serve-service.yaml",
+    "deploy/kubernetes/train-job.yaml",
+    "deploy/kubernetes/train-networkpolicy.yaml",
     "main.py",
     "pyproject.toml",
     "src/{pkg}/__init__.py",
@@ -58,8 +69,16 @@ TRACKING_FILES = {
     "mlflow": {"src/ml_project/mlflow_model.py", "tests/test_tracking.py"},
     "none": set(),
 }
+# Data-parallel training under torchrun, and its multi-node recipe (an Indexed Job), are PyTorch's.
 FRAMEWORK_FILES = {
-    "pytorch": {"src/ml_project/distributed.py"},  # data-parallel training under torchrun
+    "pytorch": {
+        "src/ml_project/distributed.py",
+        "deploy/kubernetes/multinode/kustomization.yaml",
+        "deploy/kubernetes/multinode/outputs-pvc.yaml",
+        "deploy/kubernetes/multinode/train-job.yaml",
+        "deploy/kubernetes/multinode/train-networkpolicy.yaml",
+        "deploy/kubernetes/multinode/train-service.yaml",
+    },
     "scikit-learn": set(),
     "none": set(),
 }

@@ -137,7 +137,8 @@ def test_dockerfile_pins_its_images_and_names_no_syntax_frontend(variant):
         assert re.search(rf"^FROM python:{re.escape(python)}\.\d+-slim-trixie$", runtime, re.M)
     # The image that runs gets the venv (and uv's Python) from the builder, never uv itself.
     assert "uv" not in " ".join(re.findall(r"^(?:COPY|RUN) .*$", runtime, flags=re.M))
-    assert "--locked --no-install-project --no-dev --compile-bytecode" in builder
+    assert "uv sync --locked --no-install-project --no-dev" in builder
+    assert "-m compileall -q --invalidation-mode timestamp" in builder
     assert 'ENTRYPOINT ["python", "main.py"]' in dockerfile
     assert "uv run" not in dockerfile
 

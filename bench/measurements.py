@@ -79,9 +79,12 @@ def builds(subject: Subject, project: Path, run: int) -> dict[str, float]:
     module.write_text(module.read_text() + f"\n# code-only change {run}\n")
     figures[CODE_REBUILD] = build(subject, project)
     # A line no earlier build saw: a lock that an earlier benchmark built would be a cache hit.
+    marker = f"# benchmark build {time.time_ns()}\n"
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + f"# benchmark build {time.time_ns()}\n")
+    pyproject.write_text(pyproject.read_text() + marker)
     add_dependency(project, ADDED_PACKAGES[run % len(ADDED_PACKAGES)])
+    requirements = project / "requirements.txt"  # what the pip baseline reads
+    requirements.write_text(requirements.read_text() + marker)
     figures[DEPENDENCY_REBUILD] = build(subject, project)
     return figures
 

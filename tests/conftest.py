@@ -1,5 +1,6 @@
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,20 @@ def pytest_addoption(parser):
     parser.addoption(
         "--run-heavy", action="store_true", help="also run tests that install multi-GB wheels"
     )
+
+
+def pytest_configure(config):
+    # Renders must not depend on the developer's own copier settings (`defaults` there would
+    # change every answer): every copier the suite runs, in-process or not, reads an empty file.
+    # Tests of the settings file set their own.
+    config.copier_settings = Path(tempfile.mkdtemp(prefix="copier-settings-"))
+    settings = config.copier_settings / "settings.yml"
+    settings.write_text("{}\n")
+    os.environ["COPIER_SETTINGS_PATH"] = str(settings)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(config.copier_settings, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

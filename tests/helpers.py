@@ -6,6 +6,8 @@ projects go through `run`: the plugin has no facility for it."""
 import functools
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -122,6 +124,32 @@ def run(command: list[str], cwd: Path, timeout: int = 900, check: bool = True, *
     return result
 
 
+# scripts/new-project, run as a user runs it.
+NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> None:
+    """The way scripts/new-project refuses bad input: exit 2, one `error:` line, no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: "), result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def readme_copier_command(option: str) -> list[str]:
+    """The README's non-interactive `copier copy` line that passes `option`, as a user would
+    paste it."""
+    readme = (REPO / "README.md").read_text()
+    lines = [
+        line
+        for line in readme.splitlines()
+        if re.match(r"uvx .*copier copy .*--defaults", line) and option in line
+    ]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].split("#")[0])
+
+
 def project_files(project: Path) -> set[str]:
     skip = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
     return {
@@ -192,3 +220,41 @@ def http_json(url: str, payload: object = None, raw: bool = False) -> tuple[int,
     except urllib.error.HTTPError as error:
         status, body = error.code, error.read()
     return status, body.decode() if raw else json.loads(body)
+
+
+def local_cpu_torch_wheel() -> Path | None:
+    """A CPU build of torch for this Python in pip's find-links folder (our machines keep one),
+    so the PyTorch code runs without PyTorch's index or GBs of CUDA wheels from PyPI."""
+    pip = shutil.which("pip3") or shutil.which("pip")  # our venv has none: the machine's pip
+    if pip is None:
+        return None
+    config = run([pip, "config", "get", "global.find-links"], cwd=Path.cwd(), check=False)
+    folders = [Path(folder) for folder in config.stdout.split()] if config.returncode == 0 else []
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    wheels = [wheel for folder in folders for wheel in folder.glob(f"torch-*+cpu-{tag}-*.whl")]
+    return max(wheels, default=None)
+
+
+def cpu_torch_wheel_or_skip() -> Path:
+    """local_cpu_torch_wheel, or a skip that says why; in CI, where machines keep one, a failure."""
+    import pytest
+
+    from conftest import in_ci
+
+    wheel = local_cpu_torch_wheel()
+    if wheel is None:
+        message = f"no CPU torch wheel for Python {sys.version_info[:2]} in pip's find-links"
+        if in_ci():
+            pytest.fail(f"{message}; CI machines keep one")
+        pytest.skip(message)
+    return wheel
+
+
+def install_with_cpu_torch(project: Path, wheel: Path) -> None:
+    """The project and its dev group in its own .venv on this Python, torch from `wheel`: made
+    with `uv pip`, since the lock names PyTorch's index, which is out of reach here."""
+    env = project_env()
+    run([uv(), "venv", "--quiet", "--python", sys.executable], cwd=project, env=env)
+    run([uv(), "pip", "install", "--quiet", str(wheel)], cwd=project, env=env)
+    command = [uv(), "pip", "install", "--quiet", "--no-sources", "-e", ".", "--group", "dev"]
+    run(command, cwd=project, env=env)

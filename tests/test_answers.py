@@ -3,9 +3,7 @@
 import ast
 import os
 import re
-import shlex
 import subprocess
-import sys
 import tomllib
 from contextlib import contextmanager
 
@@ -13,9 +11,17 @@ import pytest
 import yaml
 
 from conftest import in_ci
-from helpers import DERIVED_PACKAGE_NAMES, REPO, project_env, render, run, tool
-
-NEW_PROJECT = [sys.executable, str(REPO / "scripts" / "new-project")]
+from helpers import (
+    DERIVED_PACKAGE_NAMES,
+    NEW_PROJECT,
+    REPO,
+    assert_one_error_line,
+    project_env,
+    readme_copier_command,
+    render,
+    run,
+    tool,
+)
 
 
 @pytest.mark.parametrize(
@@ -86,14 +92,6 @@ def test_bad_answers_get_one_clear_line_and_no_directory(tmp_path, data, message
 
     assert_one_error_line(result, message)
     assert not destination.exists()
-
-
-def assert_one_error_line(result, message):
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.startswith("error: "), result.stderr
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "Traceback" not in result.stderr
 
 
 @contextmanager
@@ -199,20 +197,10 @@ def test_emoji_quotes_and_backslashes_in_free_text_give_a_working_project(tmp_pa
     assert FREE_TEXT["project_name"] in info.stdout
 
 
-def readme_copier_command() -> list[str]:
-    """The README's non-interactive `copier copy` line, as a user would paste it."""
-    readme = (REPO / "README.md").read_text()
-    lines = [
-        line for line in readme.splitlines() if re.match(r"uvx .*copier copy .*--defaults", line)
-    ]
-    assert len(lines) == 1, lines
-    return shlex.split(lines[0].split("#")[0])
-
-
 def test_the_readme_copier_command_renders_a_project(tmp_path):
     # Run exactly as written, against this checkout instead of the published repository
     # (--vcs-ref HEAD, as the README says for a checkout, so uncommitted changes count).
-    command = readme_copier_command()
+    command = readme_copier_command("--data image_flavor=cuda")
     assert command[:3] == ["uvx", "--with", "copier-template-extensions"]
     source = next(arg for arg in command if arg.startswith("gh:"))
     command = [tool("uvx"), *command[1:-1], "--vcs-ref", "HEAD", str(tmp_path / "my-project")]

@@ -1,14 +1,19 @@
 """What a user runs on a fresh project: its own tests, and a lock that resolves."""
 
-import shutil
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
-from conftest import in_ci
-from helpers import PROJECT_CHECKS, project_env, render, run, uv
+from helpers import (
+    PROJECT_CHECKS,
+    cpu_torch_wheel_or_skip,
+    install_with_cpu_torch,
+    project_env,
+    render,
+    run,
+    uv,
+)
 
 
 @pytest.mark.parametrize(
@@ -73,41 +78,17 @@ def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, 
     assert "torch" in {p["name"] for p in lock["package"]}
 
 
-def local_cpu_torch_wheel() -> Path | None:
-    """A CPU build of torch for this Python in pip's find-links folder (our machines keep one),
-    so the PyTorch code runs without PyTorch's index or GBs of CUDA wheels from PyPI."""
-    pip = shutil.which("pip3") or shutil.which("pip")  # our venv has none: the machine's pip
-    if pip is None:
-        return None
-    config = run([pip, "config", "get", "global.find-links"], cwd=Path.cwd(), check=False)
-    folders = [Path(folder) for folder in config.stdout.split()] if config.returncode == 0 else []
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    wheels = [wheel for folder in folders for wheel in folder.glob(f"torch-*+cpu-{tag}-*.whl")]
-    return max(wheels, default=None)
-
-
 def test_the_pytorch_projects_own_tests_pass_on_a_cpu_build(tmp_path):
     # The PyTorch model's own tests (DataLoader epochs, checkpoint and resume, serving, MLflow)
     # on a CPU build of torch, in a venv made with `uv pip` since the lock names PyTorch's index.
-    wheel = local_cpu_torch_wheel()
-    if wheel is None:
-        message = f"no CPU torch wheel for Python {sys.version_info[:2]} in pip's find-links"
-        if in_ci():
-            pytest.fail(f"{message}; CI machines keep one")
-        pytest.skip(message)
+    wheel = cpu_torch_wheel_or_skip()
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     project = render(
         tmp_path / "project", lock=False, ml_framework="pytorch", python_version=python
     )
     env = project_env()
 
-    run([uv(), "venv", "--quiet", "--python", sys.executable], cwd=project, env=env)
-    run([uv(), "pip", "install", "--quiet", str(wheel)], cwd=project, env=env)
-    run(
-        [uv(), "pip", "install", "--quiet", "--no-sources", "-e", ".", "--group", "dev"],
-        cwd=project,
-        env=env,
-    )
+    install_with_cpu_torch(project, wheel)
     result = run(
         [uv(), "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=project,

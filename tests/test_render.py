@@ -29,6 +29,18 @@ COMMON_FILES = {
     "Dockerfile",
     "README.md",
     "compose.yaml",
+    "deploy/ovhcloud.sh",
+    "deploy/kubernetes/configmap.yaml",
+    "deploy/kubernetes/kustomization.yaml",
+    "deploy/kubernetes/namespace.yaml",
+    "deploy/kubernetes/outputs-pvc.yaml",
+    "deploy/kubernetes/serve-deployment.yaml",
+    "deploy/kubernetes/serve-hpa.yaml",
+    "deploy/kubernetes/serve-networkpolicy.yaml",
+    "deploy/kubernetes/serve-pdb.yaml",
+    "deploy/kubernetes/serve-service.yaml",
+    "deploy/kubernetes/train-job.yaml",
+    "deploy/kubernetes/train-networkpolicy.yaml",
     "main.py",
     "pyproject.toml",
     "src/{pkg}/__init__.py",
@@ -58,10 +70,24 @@ TRACKING_FILES = {
     "mlflow": {"src/ml_project/mlflow_model.py", "tests/test_tracking.py"},
     "none": set(),
 }
+# Data-parallel training under torchrun, and its multi-node recipe (an Indexed Job), are PyTorch's.
+FRAMEWORK_FILES = {
+    "pytorch": {
+        "src/ml_project/distributed.py",
+        "deploy/kubernetes/multinode/kustomization.yaml",
+        "deploy/kubernetes/multinode/outputs-pvc.yaml",
+        "deploy/kubernetes/multinode/train-job.yaml",
+        "deploy/kubernetes/multinode/train-networkpolicy.yaml",
+        "deploy/kubernetes/multinode/train-service.yaml",
+    },
+    "scikit-learn": set(),
+    "none": set(),
+}
 CI_FILES = {
     "github": {
         ".github/workflows/ci.yml",
         ".github/workflows/release.yml",
+        ".github/workflows/template-update.yml",
         ".github/dependabot.yml",
     },
     "gitlab": {".gitlab-ci.yml"},
@@ -100,6 +126,7 @@ def test_renders_exactly_the_expected_files(variant):
     expected = {name.format(pkg="ml_project") for name in COMMON_FILES}
     expected |= CI_FILES[answers.get("ci", "github")]
     expected |= TRACKING_FILES[answers.get("tracking", "mlflow")]
+    expected |= FRAMEWORK_FILES[answers.get("ml_framework", "scikit-learn")]
 
     assert project_files(project) == expected
 

@@ -1,7 +1,6 @@
 """`copier update` keeps the user's work: real git repositories, scratch template releases."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,39 +8,25 @@ import copier
 import pytest
 import yaml
 
-from helpers import COPIER_OPTIONS, REPO, project_env, project_files, render, run, tool, uv
-
-OLD, NEW, LATER, RENAMED_AGAIN = "v0.1.0", "v0.2.0", "v0.3.0", "v0.4.0"
-COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build"
+from helpers import COPIER_OPTIONS, project_env, project_files, render, run, tool, uv
+from template_releases import (
+    HEALTHCHECK,
+    LATER,
+    NEW,
+    OLD,
+    PKG,
+    RELEASES,
+    V0_2_0_LINE,
+    V0_3_0_LINE,
+    as_v0_1_0,
+    as_v0_3_0,
+    conflict_files,
+    generate,
+    git,
+    scratch_template,
 )
-PKG = "src/ml_project"
-HEALTHCHECK = f"{PKG}/healthcheck.py"
-# The scratch v0.3.0 changes one line of healthcheck.py, the file v0.2.0 renamed.
-V0_2_0_LINE = "with urllib.request.urlopen(url, timeout=3) as response:"
-V0_3_0_LINE = "with urllib.request.urlopen(url, timeout=5) as response:"
 
-
-def git(cwd: Path, *args: str) -> str:
-    return run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args], cwd=cwd
-    ).stdout
-
-
-def as_v0_1_0(tree: Path) -> None:
-    """The template as released in v0.1.0: before v0.2.0 renamed health.py (see CHANGELOG)."""
-    package = tree / "template" / "src" / "{{ package_name }}"
-    (package / "healthcheck.py").rename(package / "health.py")
-    cli = package / "cli.py"
-    cli.write_text(cli.read_text().replace("from .healthcheck import", "from .health import"))
-
-
-def as_v0_3_0(tree: Path) -> None:
-    """A scratch release after the rename that changes the renamed file."""
-    healthcheck = tree / "template" / "src" / "{{ package_name }}" / "healthcheck.py"
-    text = healthcheck.read_text()
-    assert V0_2_0_LINE in text, "the scratch v0.3.0 no longer finds the line it changes"
-    healthcheck.write_text(text.replace(V0_2_0_LINE, V0_3_0_LINE))
+RENAMED_AGAIN = "v0.4.0"
 
 
 def as_v0_4_0(tree: Path) -> None:
@@ -61,31 +46,6 @@ def as_v0_4_0(tree: Path) -> None:
     config.write_text(text.replace(entry[0], health_to_probe + healthcheck_to_probe))
 
 
-RELEASES = [(OLD, as_v0_1_0), (NEW, None), (LATER, as_v0_3_0)]
-
-
-def scratch_template(repo: Path, tagged: bool, releases=RELEASES) -> dict[str, str]:
-    """A scratch copy of this template with one commit per release: OLD (before the rename), NEW
-    (the working tree), LATER (NEW with healthcheck.py changed). Each commit is tagged with its
-    release, or none is. Returns each release's commit hash."""
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    commits = {}
-    for release, shape in releases:
-        for entry in repo.iterdir():
-            if entry.name != ".git":
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        shutil.copytree(REPO, repo, ignore=COPY_IGNORE, dirs_exist_ok=True)
-        if shape:
-            shape(repo)
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", f"release {release}")
-        if tagged:
-            git(repo, "tag", release)
-        commits[release] = git(repo, "rev-parse", "HEAD").strip()
-    return commits
-
-
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> Path:
     """The scratch template, its releases tagged."""
@@ -94,24 +54,8 @@ def template_repo(tmp_path_factory) -> Path:
     return repo
 
 
-def generate(template_repo: Path, destination: Path, ref: str, **answers: str) -> Path:
-    render(destination, template=template_repo, ref=ref, **answers)
-    git(destination, "init", "-q", "-b", "main")
-    git(destination, "add", "-A")
-    git(destination, "commit", "-q", "-m", "Generated from the template")
-    return destination
-
-
 def update(project: Path, ref: str = NEW, **answers: str) -> None:
     copier.run_update(project, data=answers, vcs_ref=ref, overwrite=True, **COPIER_OPTIONS)
-
-
-def conflict_files(project: Path) -> list[str]:
-    return sorted(
-        name
-        for name in project_files(project)
-        if name.endswith(".rej") or "<<<<<<<" in (project / name).read_text(errors="replace")
-    )
 
 
 USER_FUNCTION = (

@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from .server import serve
 
-            if not getattr(settings, "model_uri", None):  # it may train a model first
+            # It trains a model first when there is none; a model it only reads may come from
+            # a read-only volume (an OVHcloud app, a Kubernetes pod).
+            if not getattr(settings, "model_uri", None) and not settings.model_path.exists():
                 writable_output_dir(settings)
             return serve(settings)
         elif args.command == "info":

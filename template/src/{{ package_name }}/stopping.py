@@ -3,7 +3,7 @@ finished run is being saved (registered, then written), once saving is done, so 
 half-saved. No heavy imports: the CLI's signal handlers use it."""
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -16,6 +16,9 @@ _saving = threading.Lock()
 _idle = threading.Event()
 _idle.set()
 _trainer: threading.Thread | None = None
+# Set under torchrun (distributed.py): tells every rank whether any rank was asked to stop, so
+# that all stop at the same epoch's end instead of the asked one stopping at once.
+_agree: Callable[[bool], bool] | None = None
 
 
 def request() -> None:
@@ -24,7 +27,7 @@ def request() -> None:
     the run stops at its next epoch, or after saving; see wait_until_idle."""
     _requested.set()
     training_here = _trainer is threading.current_thread() and not _idle.is_set()
-    if training_here and not _saving.locked():
+    if training_here and not _saving.locked() and _agree is None:
         raise TrainingInterrupted
 
 
@@ -33,9 +36,18 @@ def requested() -> bool:
 
 
 def check() -> None:
-    """Called between epochs."""
-    if _requested.is_set():
+    """Called between epochs (by every rank under torchrun, at the same epochs)."""
+    asked = _requested.is_set()
+    if _agree is not None:
+        asked = _agree(asked)
+    if asked:
         raise TrainingInterrupted
+
+
+def agree_with(agree: Callable[[bool], bool] | None) -> None:
+    """How ranks agree to stop (distributed.any_rank), or None for a process alone."""
+    global _agree
+    _agree = agree
 
 
 @contextmanager

@@ -1,0 +1,223 @@
+"""deploy/ovhcloud.sh, per flavor and base: the `ovhai` command lines it prints name the project's
+image and agree with its Dockerfile (port, OUTPUT_DIR, user) and its app (the probe's route), and
+a bad setting is one error line. No OVHcloud account here: the script's --dry-run is what runs."""
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from helpers import IMAGE_VARIANTS, copy_template, on_cuda, run, tool
+
+SCRIPT = "deploy/ovhcloud.sh"
+VARIANTS = {
+    **IMAGE_VARIANTS,
+    "uv-tracking-none": {"image_flavor": "uv", "tracking": "none"},
+    "relocated-home-pytorch": {"image_flavor": "relocated-home", "ml_framework": "pytorch"},
+}
+# Settings the tests pass, so that a default never hides a wrong one.
+SETTINGS = {
+    "IMAGE_REGISTRY": "registry.example.com/ml-team",
+    "IMAGE_TAG": "1.2.3",
+    "DATASTORE": "BHS",
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))
+def variant(request, copie_session):
+    answers = VARIANTS[request.param]
+    return answers, copy_template(copie_session, **answers)
+
+
+def dockerfile_env(project: Path) -> dict[str, str]:
+    """Every ENV of the rendered Dockerfile, continuation lines joined."""
+    text = (project / "Dockerfile").read_text().replace("\\\n", " ")
+    env = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env.update(pair.split("=", 1) for pair in shlex.split(line[len("ENV ") :]))
+    return env
+
+
+def dockerfile_instruction(project: Path, name: str) -> list[str]:
+    text = (project / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line[len(name) + 1 :].strip() for line in text.splitlines() if line.startswith(name)]
+
+
+def ovhai(project: Path, command: str, check: bool = True, **settings: str):
+    env = {**os.environ, **SETTINGS, **settings}
+    for name in ("DATA_CONTAINER", "DATA_FILE", "MLFLOW_TRACKING_URI", "MODEL_URI", "GPUS"):
+        if name not in settings:
+            env.pop(name, None)
+    return run(["bash", SCRIPT, "--dry-run", command], cwd=project, env=env, check=check)
+
+
+def parse(line: str) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """`ovhai job|app run OPTIONS IMAGE -- ARGS`: the subcommand, each option's values, and
+    the positional words (IMAGE -- ARGS)."""
+    words = shlex.split(line)
+    assert words[0] == "ovhai" and words[2] == "run", line
+    options: dict[str, list[str]] = {}
+    index = 3
+    while words[index].startswith("--"):
+        options.setdefault(words[index], []).append(words[index + 1])
+        index += 2
+    return words[:3], options, words[index:]
+
+
+def volumes(options: dict[str, list[str]]) -> dict[str, tuple[str, str, list[str]]]:
+    """mount path: (container, datastore, [permission, cache...]) of each --volume."""
+    found = {}
+    for volume in options.get("--volume", []):
+        source, mount_path, *flags = volume.split(":")
+        container, datastore = source.split("@")
+        found[mount_path] = (container, datastore, flags)
+    return found
+
+
+def test_the_script_is_executable_and_passes_shellcheck(variant):
+    _, project = variant
+    script = project / SCRIPT
+
+    assert os.access(script, os.X_OK)
+    run([tool("shellcheck"), "--shell=bash", SCRIPT], cwd=project)
+
+
+def test_train_is_a_job_of_the_projects_image_with_the_outputs_at_output_dir(variant):
+    answers, project = variant
+    line = ovhai(project, "train").stdout.strip()
+
+    command, options, positional = parse(line)
+    assert command == ["ovhai", "job", "run"]
+    assert positional == ["registry.example.com/ml-team/ml-project:1.2.3", "--", "train"]
+    output_dir = dockerfile_env(project)["OUTPUT_DIR"]
+    assert volumes(options) == {output_dir: ("ml-project-outputs", "BHS", ["rwd"])}
+    assert "--env" not in options  # no data: the demo data set
+
+
+def test_train_asks_for_gpus_exactly_on_cuda_bases(variant):
+    answers, project = variant
+    _, options, _ = parse(ovhai(project, "train").stdout)
+    _, two, _ = parse(ovhai(project, "train", GPUS="2", CPUS="8").stdout)
+
+    if on_cuda(answers):
+        assert (options["--gpu"], "--cpu" in options) == (["1"], False)
+        assert two["--gpu"] == ["2"]
+    else:
+        assert (options["--cpu"], "--gpu" in options) == (["4"], False)
+        assert two["--cpu"] == ["8"]
+
+
+def test_train_mounts_the_data_read_only_where_data_path_points(variant):
+    _, project = variant
+    line = ovhai(project, "train", DATA_CONTAINER="iris", DATA_FILE="iris.parquet").stdout
+
+    _, options, _ = parse(line)
+    [data_path] = [e.split("=", 1)[1] for e in options["--env"] if e.startswith("DATA_PATH=")]
+    container, datastore, flags = volumes(options)[str(Path(data_path).parent)]
+    assert (container, datastore, flags) == ("iris", "BHS", ["ro", "cache"])
+    assert Path(data_path).name == "iris.parquet"
+    assert Path(data_path).parent != Path(dockerfile_env(project)["OUTPUT_DIR"])
+
+
+def test_the_tracking_server_is_passed_on_only_where_the_project_tracks(variant):
+    answers, project = variant
+    uri = "http://mlflow.example.com:5000"
+    _, options, _ = parse(ovhai(project, "train", MLFLOW_TRACKING_URI=uri).stdout)
+
+    expected = [f"MLFLOW_TRACKING_URI={uri}"] if answers.get("tracking") != "none" else []
+    assert options.get("--env", []) == expected
+
+
+def test_serve_is_an_app_on_the_images_port_probed_on_a_route_of_the_app(variant):
+    _, project = variant
+    command, options, positional = parse(ovhai(project, "serve").stdout)
+
+    assert command == ["ovhai", "app", "run"]
+    assert positional == ["registry.example.com/ml-team/ml-project:1.2.3", "--", "serve"]
+    env = dockerfile_env(project)
+    assert dockerfile_instruction(project, "EXPOSE") == [env["PORT"]] == ["8080"]
+    assert options["--default-http-port"] == options["--probe-port"] == [env["PORT"]]
+    [probe] = options["--probe-path"]
+    server = next(project.glob("src/*/server.py")).read_text()
+    assert probe == "/ready" and f'@app.get("{probe}")' in server
+    assert options["--cpu"] == ["2"] and "--gpu" not in options
+    # The model that train left: the outputs container, read-only, at OUTPUT_DIR.
+    assert volumes(options) == {env["OUTPUT_DIR"]: ("ml-project-outputs", "BHS", ["ro"])}
+
+
+def test_serve_loads_a_registered_model_without_a_volume_where_the_project_tracks(variant):
+    answers, project = variant
+    if answers.get("tracking") == "none":
+        result = ovhai(project, "serve", MODEL_URI="models:/ml-project@champion")
+        assert "--volume" in parse(result.stdout)[1]  # no registry: the outputs' model
+        return
+    line = ovhai(project, "serve", MODEL_URI="models:/ml-project@champion").stdout
+
+    _, options, _ = parse(line)
+    assert options["--env"] == ["MODEL_URI=models:/ml-project@champion"]
+    assert "--volume" not in options
+
+
+def test_the_image_runs_as_the_uid_ovhcloud_assigns(variant):
+    # OVHcloud runs every image as 42420:42420. The relocated-home image is built for that user;
+    # the others make every path written at run time writable by any uid. The script says which.
+    answers, project = variant
+    env = dockerfile_env(project)
+    [user] = dockerfile_instruction(project, "USER")
+    script = (project / SCRIPT).read_text()
+
+    assert "OVHcloud runs every image as uid 42420 (gid 42420)." in script
+    if answers["image_flavor"] == "relocated-home":
+        assert user == "42420:42420" and env["HOME"] == "/workspace"
+        assert "This image is built for that user: USER 42420:42420" in script
+    else:
+        [chmod] = [r for r in dockerfile_instruction(project, "RUN") if "chmod 1777" in r]
+        writable = set(chmod.split("chmod 1777", 1)[1].split())
+        assert {env["OUTPUT_DIR"], env["HOME"]} <= writable
+        assert user != "42420:42420"
+        assert "writable by any uid (mode 1777)" in script
+
+
+@pytest.mark.parametrize(
+    ("settings", "command", "message"),
+    [
+        ({"GPUS": "two", "CPUS": "two"}, "train", r"^error: (GPUS|CPUS)='two' is not a whole"),
+        ({"GPUS": "0", "CPUS": "0"}, "train", r"^error: (GPUS|CPUS)='0' is not a whole number"),
+        ({"SERVE_CPUS": "-1"}, "serve", r"^error: SERVE_CPUS='-1' is not a whole number"),
+        ({"DATA_FILE": "train.csv"}, "train", r"^error: DATA_FILE is set but DATA_CONTAINER"),
+        ({}, "deploy", r"^error: unknown command 'deploy': usage: "),
+    ],
+    ids=["gpus-not-a-number", "zero", "serve-cpus", "data-file-without-container", "command"],
+)
+def test_a_bad_setting_is_one_error_line_and_exit_code_2(variant, settings, command, message):
+    _, project = variant
+    result = ovhai(project, command, check=False, **settings)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert re.match(message, result.stderr) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_without_the_ovhai_cli_a_real_run_is_one_error_line(variant, tmp_path):
+    _, project = variant
+    env = {**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"}  # no ovhai there
+    result = run(["bash", SCRIPT, "train"], cwd=project, env=env, check=False)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ovhai not found: install OVHcloud's AI CLI")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_real_run_runs_exactly_the_printed_command(variant, tmp_path):
+    _, project = variant
+    fake = tmp_path / "ovhai"  # records its arguments, one per line
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/args"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, **SETTINGS, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    printed = run(["bash", SCRIPT, "--dry-run", "train"], cwd=project, env=env).stdout
+
+    run(["bash", SCRIPT, "train"], cwd=project, env=env)
+
+    assert ["ovhai", *(tmp_path / "args").read_text().splitlines()] == shlex.split(printed)

@@ -209,7 +209,7 @@ def test_the_readme_copier_command_renders_a_project(tmp_path):
     run(command, cwd=tmp_path, env=project_env())
 
     project = tmp_path / "my-project"
-    assert (project / "Dockerfile").read_text().count("FROM nvidia/cuda:") == 1
+    assert (project / "Dockerfile").read_text().count("FROM nvidia/cuda:") == 2  # both stages
     assert (project / "uv.lock").is_file()  # --trust ran the template's `uv lock` task
 
 

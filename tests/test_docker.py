@@ -4,13 +4,14 @@ Images are built with the CLI (BuildKit); containers run through the docker SDK 
 """
 
 import json
+import re
 import time
 
 import pytest
 
 import containers
 from docker_cli import DEPENDENCY_STEP, build, ensure_base_images
-from helpers import IMAGE_VARIANTS, http_json, render, run, uv, wait_for
+from helpers import IMAGE_VARIANTS, http_json, project_env, render, run, uv, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -120,6 +121,88 @@ def test_the_cuda_image_says_it_falls_back_to_the_cpu(images):
     result = containers.run(images["cuda"], "train")
 
     assert "No GPU visible: training on the CPU." in result.stderr
+
+
+# Where uv or its cache would be if the image that runs carried them.
+UV_PROBE = """
+import os, shutil, sys
+places = ["/bin/uv", "/bin/uvx", "/usr/bin/uv", "/usr/local/bin/uv", "/usr/local/bin/uvx",
+          "/root/.cache/uv", os.path.expanduser("~/.cache/uv")]
+found = [shutil.which("uv"), shutil.which("uvx"), *filter(os.path.lexists, places)]
+print("\\n".join(filter(None, found)))
+"""
+
+
+@pytest.mark.parametrize("flavor", VARIANTS)
+def test_the_image_that_runs_carries_no_uv_and_no_uv_cache(images, flavor):
+    # info, train and serve run above with this image: nothing at run time needs uv.
+    result = containers.run(images[flavor], "-c", UV_PROBE, entrypoint="python", user="0")
+
+    assert result.stdout.split() == []
+
+
+# (path, sha256) of every file under the given roots; symlinks by their target.
+MANIFEST = """
+import hashlib, json, os, sys
+manifest = {}
+for root in sys.argv[1:]:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                manifest[path] = "-> " + os.readlink(path)
+            else:
+                with open(path, "rb") as file:
+                    manifest[path] = hashlib.sha256(file.read()).hexdigest()
+print(json.dumps(manifest))
+"""
+
+
+def venv_manifest(image: str, *roots: str) -> dict[str, str]:
+    output = containers.run(image, "-c", MANIFEST, *roots, entrypoint="python").stdout
+    return json.loads(output)
+
+
+SITE_PACKAGES = "/app/.venv/lib/python3.13/site-packages"
+
+
+def installed_packages(build_log: str) -> int:
+    counts = re.findall(r"Installed (\d+) packages?", build_log)
+    return sum(map(int, counts))
+
+
+def test_two_cold_builds_of_one_commit_give_an_identical_venv(projects, images):
+    # One flavor keeps the cost modest; the others build the same RUN step.
+    again = build(projects["uv"], "copier-uv-mlops-test/uv-again", "--no-cache")
+
+    first = venv_manifest(images["uv"], "/app/.venv")
+    second = venv_manifest(again.tag, "/app/.venv")
+    assert installed_packages(again.log) > 10, "the second build reused an earlier venv"
+    assert any(path.endswith(".pyc") for path in first), "no bytecode was compiled"
+    assert sorted(first) == sorted(second)
+    assert [path for path in first if first[path] != second[path]] == []
+
+
+def test_a_removed_dependency_leaves_nothing_behind_on_a_warm_rebuild(renders, images, tmp_path):
+    # Two packages come, then one goes: that lock was never built, so the step runs on the venv
+    # that the cache mount kept. What stays must be the cold build's venv plus the other package.
+    project = renders.copy(tmp_path / "project", image_flavor="uv")
+    run([uv(), "add", "--quiet", "wcwidth"], cwd=project, env=project_env())
+    lock = {name: (project / name).read_text() for name in ("pyproject.toml", "uv.lock")}
+    run([uv(), "add", "--quiet", "six"], cwd=project, env=project_env())
+    added = build(project, "copier-uv-mlops-test/uv-deps")
+    assert f"{SITE_PACKAGES}/six.py" in venv_manifest(added.tag, "/app/.venv")
+    for name, text in lock.items():  # back to the commit before six came
+        (project / name).write_text(text)
+
+    removed = build(project, "copier-uv-mlops-test/uv-deps")
+
+    assert re.search(r"Uninstalled 1 package\b", removed.log), "the venv cache was not reused"
+    kept = venv_manifest(removed.tag, "/app/.venv")
+    wcwidth = {path for path in kept if re.match(rf"{SITE_PACKAGES}/wcwidth[-/]", path)}
+    assert wcwidth, "wcwidth was not installed"
+    cold = venv_manifest(images["uv"], "/app/.venv")
+    assert {path: kept[path] for path in kept.keys() - wcwidth} == cold
 
 
 @pytest.mark.parametrize("flavor", VARIANTS)

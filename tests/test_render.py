@@ -152,10 +152,21 @@ def test_dockerfile_pins_its_images_and_names_no_syntax_frontend(variant):
     assert "latest" not in dockerfile
     for image in re.findall(r"^FROM (\S+)", dockerfile, flags=re.M):
         assert re.search(r":\d+\.\d+\.\d+", image), image
+    builder, runtime = dockerfile.split("\n# The image that runs")
     if on_cuda(answers):
-        assert "COPY --from=uv /uv /uvx /bin/" in dockerfile
-        assert "FROM nvidia/cuda:" in dockerfile
-    assert "--locked --no-install-project --no-dev --compile-bytecode" in dockerfile
+        assert "COPY --from=uv /uv /uvx /bin/" in builder
+        assert re.findall(r"^FROM (\S+)", runtime, flags=re.M) == [
+            f"nvidia/cuda:{answers.get('cuda_version', '12.8.1')}-runtime-ubuntu"
+            f"{answers.get('ubuntu_version', '24.04')}"
+        ]
+    else:
+        python = answers.get("python_version", "3.13")
+        assert f"FROM ghcr.io/astral-sh/uv:0.13.8-python{python}-trixie-slim AS builder" in builder
+        assert re.search(rf"^FROM python:{re.escape(python)}\.\d+-slim-trixie$", runtime, re.M)
+    # The image that runs gets the venv (and uv's Python) from the builder, never uv itself.
+    assert "uv" not in " ".join(re.findall(r"^(?:COPY|RUN) .*$", runtime, flags=re.M))
+    assert "uv sync --locked --no-install-project --no-dev" in builder
+    assert "-m compileall -q --invalidation-mode timestamp" in builder
     assert 'ENTRYPOINT ["python", "main.py"]' in dockerfile
     assert "uv run" not in dockerfile
 

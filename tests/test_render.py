@@ -21,6 +21,7 @@ TRACKING = ["mlflow", "none"]
 
 COMMON_FILES = {
     ".copier-answers.yml",
+    ".devcontainer/devcontainer.json",
     ".dockerignore",
     ".gitignore",
     ".pre-commit-config.yaml",

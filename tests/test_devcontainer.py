@@ -71,7 +71,7 @@ def test_the_dev_stage_builds_and_runs_the_projects_checks_as_the_production_uid
     checks = containers.run(
         dev,
         "-c",
-        "ruff check --no-cache . && python -m pytest -q -p no:cacheprovider tests/test_config.py",
+        "ruff check --no-cache . && python -m pytest -q -p no:cacheprovider tests/test_data.py",
         entrypoint="sh",
         working_dir=workspace,
         volumes=mounts,

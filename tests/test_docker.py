@@ -187,6 +187,10 @@ def test_a_removed_dependency_leaves_nothing_behind_on_a_warm_rebuild(renders, i
     # Two packages come, then one goes: that lock was never built, so the step runs on the venv
     # that the cache mount kept. What stays must be the cold build's venv plus the other package.
     project = renders.copy(tmp_path / "project", image_flavor="uv")
+    # A line no earlier build saw: an earlier run of this test on the same engine built these
+    # very locks, and its layers would be cache hits that never touch the venv cache.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f"# test build {time.time_ns()}\n")
     run([uv(), "add", "--quiet", "wcwidth"], cwd=project, env=project_env())
     lock = {name: (project / name).read_text() for name in ("pyproject.toml", "uv.lock")}
     run([uv(), "add", "--quiet", "six"], cwd=project, env=project_env())

@@ -29,10 +29,16 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     stopping.request()
     if not stopping.wait_until_idle(TRAINING_STOP_SECONDS):
         log.warning("The model being trained did not stop in time; its run is incomplete.")
+    _exit_at_once(0)
+
+
+def _exit_at_once(code: int) -> None:
+    """Ends the process without the interpreter's teardown of the ML stack (about 0.5 s), once
+    everything it wrote is saved or discarded: a stopped container ends promptly."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 def _interrupt_training(signum: int, frame: FrameType | None) -> None:
@@ -57,10 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(settings) -> int:
     handlers = {signum: signal.signal(signum, _interrupt_training) for signum in STOP_SIGNALS}
     try:
-        return _train_until_stopped(settings)
+        code = _train_until_stopped(settings)
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+    if stopping.requested():  # docker stop or Ctrl-C: the run is closed, nothing is half saved
+        _exit_at_once(code)
+    return code
 
 
 def _train_until_stopped(settings) -> int:

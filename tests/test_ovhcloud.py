@@ -31,19 +31,25 @@ def variant(request, copie_session):
     return answers, copy_template(copie_session, **answers)
 
 
-def dockerfile_env(project: Path) -> dict[str, str]:
-    """Every ENV of the rendered Dockerfile, continuation lines joined."""
+def final_stage(project: Path) -> str:
+    """The rendered Dockerfile's last stage, the image that OVHcloud runs, continuation lines
+    joined (the builder and dev stages set their own ENV and USER)."""
     text = (project / "Dockerfile").read_text().replace("\\\n", " ")
+    return text[text.rindex("\nFROM ") :]
+
+
+def dockerfile_env(project: Path) -> dict[str, str]:
+    """Every ENV of the image that runs."""
     env = {}
-    for line in text.splitlines():
+    for line in final_stage(project).splitlines():
         if line.startswith("ENV "):
             env.update(pair.split("=", 1) for pair in shlex.split(line[len("ENV ") :]))
     return env
 
 
 def dockerfile_instruction(project: Path, name: str) -> list[str]:
-    text = (project / "Dockerfile").read_text().replace("\\\n", " ")
-    return [line[len(name) + 1 :].strip() for line in text.splitlines() if line.startswith(name)]
+    lines = final_stage(project).splitlines()
+    return [line[len(name) + 1 :].strip() for line in lines if line.startswith(name)]
 
 
 def ovhai(project: Path, command: str, check: bool = True, **settings: str):
@@ -166,7 +172,7 @@ def test_the_image_runs_as_the_uid_ovhcloud_assigns(variant):
     # the others make every path written at run time writable by any uid. The script says which.
     answers, project = variant
     env = dockerfile_env(project)
-    user = dockerfile_instruction(project, "USER")[-1]  # the image that runs (dev has its own)
+    [user] = dockerfile_instruction(project, "USER")
     script = (project / SCRIPT).read_text()
 
     assert "OVHcloud runs every image as uid 42420 (gid 42420)." in script

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +21,7 @@ from unittest import mock
 
 import copier
 import pytest_copie.plugin
+import yaml
 from pytest_copie.plugin import Copie
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,14 +104,40 @@ def project_env() -> dict[str, str]:
     }
 
 
+# Set (to anything) by the template's scheduled CI job: projects then lock against today's PyPI,
+# without the release's cutoff, so that the job reports what new releases break before a
+# release moves the cutoff to them.
+TODAYS_PYPI = "COPIER_UV_MLOPS_TODAYS_PYPI"
+
+
+def release_cutoff() -> str | None:
+    """copier.yml's uv_exclude_newer, the moment new projects resolve as of; None under
+    TODAYS_PYPI."""
+    if os.environ.get(TODAYS_PYPI):
+        return None
+    return yaml.safe_load((REPO / "copier.yml").read_text())["uv_exclude_newer"]["default"]
+
+
 def lock_project(project: Path) -> None:
-    """`uv lock`; for PyTorch projects with `--no-sources`, since PyTorch's own index is out of
-    reach offline: torch then resolves from the default index. The generated pyproject keeps
-    PyTorch's index, and tests assert on that configuration separately."""
+    """What the template's `uv lock` task does: resolve as of the release's cutoff, then a plain
+    `uv lock` that drops the cutoff from uv.lock and keeps every version. PyTorch projects lock
+    with `--no-sources`, since PyTorch's own index is out of reach offline: torch then resolves
+    from the default index. The generated pyproject keeps PyTorch's index, and tests assert on
+    that configuration separately."""
     command = [uv(), "lock", "--quiet"]
     if "[tool.uv.sources]" in (project / "pyproject.toml").read_text():
         command.append("--no-sources")
+    cutoff = release_cutoff()
+    if cutoff:
+        run([*command, "--exclude-newer", cutoff], cwd=project, env=project_env())
     run(command, cwd=project, env=project_env())
+
+
+def locked_version(project: Path, package: str) -> str:
+    """The version of `package` in the project's uv.lock."""
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    [version] = [entry["version"] for entry in lock["package"] if entry["name"] == package]
+    return version
 
 
 def run(command: list[str], cwd: Path, timeout: int = 900, check: bool = True, **kwargs):

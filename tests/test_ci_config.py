@@ -118,9 +118,24 @@ def test_github_scripts_take_expressions_through_the_environment_only(github):
             assert "${{" not in step.get("run", ""), (name, step.get("name"))
 
 
-def test_dependabot_watches_actions_uv_and_base_images(github):
-    updates = load(github / ".github/dependabot.yml")["updates"]
-    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "uv", "docker"}
+def test_dependabot_watches_actions_uv_base_images_and_the_mlflow_server(github):
+    config = load(github / ".github/dependabot.yml")
+    ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(ecosystems) == {"github-actions", "uv", "docker", "docker-compose"}
+    # The locked client and compose's MLflow server move in one pull request.
+    [group] = config["multi-ecosystem-groups"]
+    assert ecosystems["uv"]["multi-ecosystem-group"] == group
+    assert ecosystems["uv"]["patterns"] == ["*"]
+    assert ecosystems["docker-compose"]["multi-ecosystem-group"] == group
+    assert ecosystems["docker-compose"]["patterns"] == ["ghcr.io/mlflow/mlflow"]
+
+
+def test_without_mlflow_dependabot_has_no_compose_group(tmp_path_factory):
+    project = rendered(tmp_path_factory, "uv", "github", tracking="none")
+    check_schema("vendor.dependabot", ".github/dependabot.yml", cwd=project)
+    config = load(project / ".github/dependabot.yml")
+    assert "multi-ecosystem-groups" not in config
+    assert {u["package-ecosystem"] for u in config["updates"]} == {"github-actions", "uv", "docker"}
 
 
 def test_github_ci_runs_the_same_commands_as_our_tests(github):

@@ -6,8 +6,9 @@ import shutil
 import sys
 
 import pytest
+import yaml
 
-from helpers import REPO, project_env, run
+from helpers import REPO, TODAYS_PYPI, project_env, run, tool
 
 TEST_COMMAND = "uv run pytest"
 
@@ -39,3 +40,29 @@ def test_ci_run_exits_with_the_test_status(tmp_path, test_body, expected):
 
     assert result.returncode == expected, result.stdout[-3000:] + result.stderr[-3000:]
     assert "1 failed" in result.stdout if expected else "1 passed" in result.stdout
+
+
+def test_the_templates_workflow_runs_ci_run_and_each_morning_tests_todays_pypi():
+    workflow = ".github/workflows/ci.yml"
+    run([tool("actionlint"), workflow], cwd=REPO)
+    zizmor = run([tool("zizmor"), "--offline", workflow], cwd=REPO)
+    assert "No findings to report" in zizmor.stdout
+    schema = ["--builtin-schema", "vendor.github-workflows"]
+    run([tool("check-jsonschema"), *schema, workflow], cwd=REPO)
+    spec = yaml.safe_load((REPO / workflow).read_text())
+    triggers = spec[True]  # YAML 1.1 reads the key `on` as True
+    assert "schedule" in triggers
+    jobs = spec["jobs"]
+
+    gate, warning = jobs["ci-run"], jobs["todays-pypi"]
+    # The gate runs on changes, never on the schedule; the early warning only there (or by hand).
+    assert gate["if"] == "github.event_name != 'schedule'"
+    assert "'schedule'" in warning["if"] and "pull_request" not in warning["if"]
+    assert gate["steps"][-1]["run"].endswith("bash .ci/run")
+    [suite] = [step for step in warning["steps"] if step.get("id") == "suite"]
+    assert suite["env"] == {TODAYS_PYPI: "1"}
+    assert f"--preserve-env=CI,PATH,{TODAYS_PYPI} bash .ci/run" in suite["run"]
+    # What broke reaches people: an issue, and the job fails.
+    report = warning["steps"][-1]
+    assert "gh issue create" in report["run"] and report["run"].rstrip().endswith("exit 1")
+    assert warning["permissions"] == {"contents": "read", "issues": "write"}

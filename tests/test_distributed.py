@@ -69,6 +69,7 @@ def leftovers(output_dir) -> list[str]:
     return [p.name for p in output_dir.rglob("*") if p.name.startswith(".")]
 
 
+@pytest.mark.timing
 def test_torchrun_trains_on_two_processes_stops_them_together_and_resumes(project, tmp_path):
     project, answers = project
     outputs = tmp_path / "outputs"

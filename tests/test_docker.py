@@ -72,10 +72,19 @@ def test_train_writes_the_model_and_metrics_without_network(images, tmp_path, fl
     assert (tmp_path / "outputs" / "model.joblib").stat().st_size > 0
 
 
-@pytest.mark.parametrize("flavor", VARIANTS)
-@pytest.mark.parametrize("user", ["123456:0", "42420:42420", "2000:2000"])
+# Each variant under a uid that is not its own: OpenShift's random uid in group 0, OVHcloud's 42420,
+# or whatever a Kubernetes runAsUser says. Every variant's writable paths are made the same way, so
+# one foreign uid each covers them; test_relocated_home_runs_as_ovhcloud_does adds 42420 with HOME.
+FOREIGN_UIDS = {
+    "uv": "42420:42420",
+    "cuda": "123456:0",
+    "relocated-home": "123456:0",
+    "relocated-home-uv": "2000:2000",
+}
+
+
+@pytest.mark.parametrize(("flavor", "user"), FOREIGN_UIDS.items())
 def test_runs_under_any_uid_a_platform_assigns(images, flavor, user):
-    # OpenShift: a random uid in group 0; OVHcloud: 42420; Kubernetes: whatever runAsUser says.
     result = containers.run(images[flavor], "train", user=user)
 
     assert "Accuracy on held-out data" in result.stderr
@@ -92,6 +101,7 @@ def test_relocated_home_runs_as_ovhcloud_does(images):
     assert "Wrote /workspace/outputs/model.joblib" in train.stderr
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("flavor", VARIANTS)
 def test_serve_answers_over_the_host_network_and_stops_promptly(images, timings, flavor):
     port = containers.free_port()

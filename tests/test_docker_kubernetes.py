@@ -97,6 +97,7 @@ def test_train_completes_under_the_jobs_pod_constraints(projects, images, tmp_pa
     )
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("flavor", list(IMAGE_VARIANTS))
 def test_serve_gets_ready_and_predicts_under_the_deployments_pod_constraints(
     projects, images, flavor

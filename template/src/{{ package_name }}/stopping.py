@@ -44,6 +44,15 @@ def check() -> None:
         raise TrainingInterrupted
 
 
+def check_between_batches() -> None:
+    """Called between batches, so that a stop asked for while `serve` trains in the background
+    ends the run within a batch, not an epoch (an epoch can outlast the stop's few seconds on a
+    busy machine). Ranks under torchrun still stop together at an epoch's end: agreeing on every
+    batch would cost a collective call per step."""
+    if _agree is None and _requested.is_set():
+        raise TrainingInterrupted
+
+
 def agree_with(agree: Callable[[bool], bool] | None) -> None:
     """How ranks agree to stop (distributed.any_rank), or None for a process alone."""
     global _agree

@@ -1,12 +1,14 @@
 import os
 import shutil
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 from pytest_copie.plugin import Copie
 
 import containers
+import summary
 from docker_cli import build, ensure_base_images
 from helpers import IMAGE_VARIANTS, copy_template, lock_project
 
@@ -34,12 +36,47 @@ def pytest_unconfigure(config):
 def pytest_collection_modifyitems(config, items):
     # Heavy tests (multi-GB PyTorch wheels, PyTorch's own index) are deselected, not skipped,
     # unless asked for: the default run has nothing skipped.
+    # The scheduler below tells the Docker tier by node id alone: check it against the markers.
+    misplaced = [item.nodeid for item in items if in_docker_tier(item.nodeid) != is_docker(item)]
+    if misplaced:
+        raise pytest.UsageError(f"conftest.in_docker_tier is wrong about: {misplaced}")
     if config.getoption("--run-heavy"):
         return
     heavy = [item for item in items if "heavy" in item.keywords]
     if heavy:
         config.hook.pytest_deselected(items=heavy)
         items[:] = [item for item in items if "heavy" not in item.keywords]
+
+
+# Under pytest-xdist (addopts: `-n 2`) one worker runs the whole Docker tier, which shares its
+# images through session fixtures, while the other takes the rest. xdist's own `loadgroup` cannot
+# do it on pytest 9.2 (it renames node ids through an attribute pytest no longer reads), so the
+# scheduler is xdist's `loadscope` with the Docker tier as one scope and every other test a scope
+# of its own. The controller sees node ids only, not markers: hence the rule by name.
+DOCKER_TESTS_ELSEWHERE = {
+    "tests/test_answers.py::test_docker_reads_the_labels_back_exactly",
+    "tests/test_devcontainer.py::"
+    "test_the_dev_stage_builds_and_runs_the_projects_checks_as_the_production_uid",
+}
+
+
+def in_docker_tier(nodeid: str) -> bool:
+    return nodeid.startswith("tests/test_docker") or nodeid.split("[")[0] in DOCKER_TESTS_ELSEWHERE
+
+
+def is_docker(item) -> bool:
+    return item.get_closest_marker("docker") is not None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DockerTierTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "docker tier" if in_docker_tier(nodeid) else nodeid
+
+    return DockerTierTogether(config, log)
 
 
 # Rendering goes through pytest-copie 0.3.1 (2025), not pytest-copier 0.4.1 (2023), both read
@@ -85,30 +122,33 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-_TIMINGS: dict[str, dict[str, float]] = {}
-
-
 @pytest.fixture(scope="session")
 def timings() -> dict[str, dict[str, float]]:
     """Figures the Docker tier measures; printed as a table at the end of the run."""
-    from collections import defaultdict
-
     table = defaultdict(dict)
-    _TIMINGS.clear()
     yield table
-    _TIMINGS.update(table)
+    summary.add_table("Docker images (measured in this run)", "flavor", table)
+
+
+def pytest_sessionfinish(session):
+    # An xdist worker sends its tables to the controller, which prints them (pytest_testnodedown).
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["summary_sections"] = summary.dumps()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    sent = getattr(node, "workeroutput", {}).get("summary_sections")
+    if sent:
+        summary.merge(sent)
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _TIMINGS:
-        return
-    columns = sorted({column for row in _TIMINGS.values() for column in row})
-    width = max(map(len, _TIMINGS))
-    terminalreporter.section("Docker images (measured in this run)")
-    terminalreporter.write_line(" | ".join(["flavor".ljust(width), *columns]))
-    for flavor, row in _TIMINGS.items():
-        cells = [str(row.get(column, "-")).rjust(len(column)) for column in columns]
-        terminalreporter.write_line(" | ".join([flavor.ljust(width), *cells]))
+    for title, lines in summary.SECTIONS.items():
+        terminalreporter.section(title)
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 # The Docker tier's shared fixtures: every docker-marked module uses the same images.

@@ -203,10 +203,13 @@ def test_a_removed_dependency_leaves_nothing_behind_on_a_warm_rebuild(renders, i
     pyproject.write_text(pyproject.read_text() + f"# test build {time.time_ns()}\n")
     run([uv(), "add", "--quiet", "wcwidth"], cwd=project, env=project_env())
     lock = {name: (project / name).read_text() for name in ("pyproject.toml", "uv.lock")}
-    run([uv(), "add", "--quiet", "six"], cwd=project, env=project_env())
+    # A package that nothing in the project's lock brings already (six, say, comes with
+    # python-dateutil), so that its removal really uninstalls it.
+    assert 'name = "tomli-w"' not in lock["uv.lock"]
+    run([uv(), "add", "--quiet", "tomli-w"], cwd=project, env=project_env())
     added = build(project, "copier-uv-mlops-test/uv-deps")
-    assert f"{SITE_PACKAGES}/six.py" in venv_manifest(added.tag, "/app/.venv")
-    for name, text in lock.items():  # back to the commit before six came
+    assert f"{SITE_PACKAGES}/tomli_w/__init__.py" in venv_manifest(added.tag, "/app/.venv")
+    for name, text in lock.items():  # back to the commit before tomli-w came
         (project / name).write_text(text)
 
     removed = build(project, "copier-uv-mlops-test/uv-deps")

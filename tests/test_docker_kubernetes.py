@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import containers
+import summary
 from helpers import IMAGE_VARIANTS, http_json, wait_for
 from pod_to_docker import describe, docker_run_options
 
@@ -55,21 +56,15 @@ def claim_directory(workload: dict, tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report(request):
-    """The options each pod became, and what ran under them, after the module's tests."""
+def report():
+    """The options each pod became, and what ran under them, printed at the end of the run."""
     yield
-    plugins = request.config.pluginmanager
-    reporter = plugins.get_plugin("terminalreporter")
-    if reporter is None or not _REPORT:
-        return
-    # Output during a fixture's teardown is captured (and dropped when the tests pass).
-    with plugins.get_plugin("capturemanager").global_and_fixture_disabled():
-        reporter.write_line("")
-        reporter.write_sep("=", "Kubernetes pods as docker run options (from deploy/kubernetes)")
-        reporter.write_line("| flavor and base | workload | docker run options | what ran |")
-        reporter.write_line("|---|---|---|---|")
-        for row in _REPORT:
-            reporter.write_line("| " + " | ".join(row) + " |")
+    if _REPORT:
+        columns = ("flavor and base", "workload", "docker run options", "what ran")
+        rows = [columns, ("---",) * len(columns), *_REPORT]
+        lines = ["| " + " | ".join(row) + " |" for row in rows]
+        title = "Kubernetes pods as docker run options (from deploy/kubernetes)"
+        summary.add_section(title, lines)
 
 
 @pytest.mark.parametrize("flavor", list(IMAGE_VARIANTS))

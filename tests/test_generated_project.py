@@ -148,9 +148,9 @@ def test_the_pytorch_projects_own_tests_pass_on_a_cpu_build(tmp_path):
     # on a CPU build of torch, in a venv made with `uv pip` since the lock names PyTorch's index.
     wheel = cpu_torch_wheel_or_skip()
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    project = render(
-        tmp_path / "project", lock=False, ml_framework="pytorch", python_version=python
-    )
+    # Locked like any project (torch from the default index offline: see lock_project), for the
+    # tests that read uv.lock; the venv is still made from the CPU wheel.
+    project = render(tmp_path / "project", ml_framework="pytorch", python_version=python)
     env = project_env()
 
     install_with_cpu_torch(project, wheel)

@@ -7,8 +7,9 @@ fails CI on a busy one.
 The busy core: `stress-ng --cpu 1 --taskset 1` when stress-ng is installed (Debian's package),
 else a Python busy loop pinned to core 1. The tests themselves may use every core, as in CI.
 Each run is one `pytest -m timing` (so session fixtures such as the Docker images are built
-once per run, and warm after the first); the table gives, per test, its passes out of the runs
-and its slowest call. Exits 1 when any run failed a test.
+once per run: the first flavor always cold, the others from the layer cache after the first
+run); the table gives, per test, its passes, failures and skips out of the runs and its slowest
+call. Exits 1 when any run failed a test or wrote no report.
 """
 
 import argparse
@@ -34,7 +35,7 @@ def one_core_busy() -> Iterator[str]:
         command = ["stress-ng", "--cpu", "1", "--taskset", "1", "--quiet"]
         what = "stress-ng --cpu 1 --taskset 1"
     else:
-        spin = "import os; os.sched_setaffinity(0, {1})\nwhile True: pass"
+        spin = "import os; os.sched_setaffinity(0, {min(1, os.cpu_count() - 1)})\nwhile True: pass"
         command = [sys.executable, "-c", spin]
         what = "a Python busy loop on core 1"
     hog = subprocess.Popen(command, start_new_session=True)
@@ -50,12 +51,17 @@ def run_once(pytest_args: list[str], report: Path) -> int:
     return subprocess.run([*command, *pytest_args], cwd=REPO, check=False).returncode
 
 
-def outcomes(report: Path) -> Iterator[tuple[str, bool, float]]:
-    """(test id, passed, seconds) for each test case of a junit report."""
+def outcomes(report: Path) -> Iterator[tuple[str, str, float]]:
+    """(test id, "passed", "failed" or "skipped", seconds) for each test case of a junit
+    report."""
     for case in ElementTree.parse(report).iter("testcase"):
         name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
-        failed = any(case.find(tag) is not None for tag in ("failure", "error", "skipped"))
-        yield name, not failed, float(case.get("time", 0))
+        outcome = "passed"
+        if case.find("skipped") is not None:
+            outcome = "skipped"
+        if case.find("failure") is not None or case.find("error") is not None:
+            outcome = "failed"
+        yield name, outcome, float(case.get("time", 0))
 
 
 def main() -> int:
@@ -64,27 +70,33 @@ def main() -> int:
     parser.add_argument("pytest_args", nargs="*", help="after --: passed on to pytest")
     args = parser.parse_args()
 
-    passes: dict[str, int] = defaultdict(int)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     slowest: dict[str, float] = defaultdict(float)
+    missing_reports = 0
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as folder, one_core_busy() as hog:
         for number in range(1, args.runs + 1):
             report = Path(folder) / f"run-{number}.xml"
             code = run_once(args.pytest_args, report)
             print(f"run {number}/{args.runs}: pytest exited {code}", flush=True)
-            for name, passed, seconds in outcomes(report):
-                passes[name] += passed
+            if not report.is_file():
+                missing_reports += 1
+                continue
+            for name, outcome, seconds in outcomes(report):
+                counts[name][outcome] += 1
                 slowest[name] = max(slowest[name], seconds)
     minutes = (time.monotonic() - started) / 60
 
-    width = max(map(len, passes), default=4)
+    width = max(map(len, counts), default=4)
     print(f"\n{args.runs} runs of `pytest -m timing` with {hog}, {minutes:.1f} min in all")
-    print(f"{'test'.ljust(width)} | passed | slowest (s)")
-    for name in sorted(passes):
-        print(f"{name.ljust(width)} | {passes[name]:>3}/{args.runs} | {slowest[name]:>11.1f}")
-    failures = sum(args.runs - count for count in passes.values())
-    print(f"{failures} failed test runs")
-    return 1 if failures else 0
+    print(f"{'test'.ljust(width)} | passed | failed | skipped | slowest (s)")
+    for name in sorted(counts):
+        row = counts[name]
+        cells = f"{row['passed']:>6} | {row['failed']:>6} | {row['skipped']:>7}"
+        print(f"{name.ljust(width)} | {cells} | {slowest[name]:>11.1f}")
+    failures = sum(row["failed"] for row in counts.values())
+    print(f"{failures} failed test runs, {missing_reports} runs without a report")
+    return 1 if failures or missing_reports else 0
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ def is_docker(item) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") not in ("no", "load"):
+        return None  # a --dist the user chose
     from xdist.scheduler import LoadScopeScheduling
 
     class DockerTierTogether(LoadScopeScheduling):

@@ -118,14 +118,14 @@ def release_cutoff() -> str | None:
     return yaml.safe_load((REPO / "copier.yml").read_text())["uv_exclude_newer"]["default"]
 
 
-def lock_project(project: Path) -> None:
+def lock_project(project: Path, sources: bool = False) -> None:
     """What the template's `uv lock` task does: resolve as of the release's cutoff, then a plain
     `uv lock` that drops the cutoff from uv.lock and keeps every version. PyTorch projects lock
     with `--no-sources`, since PyTorch's own index is out of reach offline: torch then resolves
     from the default index. The generated pyproject keeps PyTorch's index, and tests assert on
-    that configuration separately."""
+    that configuration separately; heavy tests, which reach PyTorch's index, pass `sources`."""
     command = [uv(), "lock", "--quiet"]
-    if "[tool.uv.sources]" in (project / "pyproject.toml").read_text():
+    if not sources and "[tool.uv.sources]" in (project / "pyproject.toml").read_text():
         command.append("--no-sources")
     cutoff = release_cutoff()
     if cutoff:

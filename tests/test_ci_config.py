@@ -127,7 +127,7 @@ def test_dependabot_watches_actions_uv_base_images_and_the_mlflow_server(github)
     assert ecosystems["uv"]["multi-ecosystem-group"] == group
     assert ecosystems["uv"]["patterns"] == ["*"]
     assert ecosystems["docker-compose"]["multi-ecosystem-group"] == group
-    assert ecosystems["docker-compose"]["patterns"] == ["ghcr.io/mlflow/mlflow"]
+    assert ecosystems["docker-compose"]["patterns"] == ["*"]
 
 
 def test_without_mlflow_dependabot_has_no_compose_group(tmp_path_factory):

@@ -61,6 +61,7 @@ def test_the_templates_workflow_runs_ci_run_and_each_morning_tests_todays_pypi()
     assert gate["steps"][-1]["run"].endswith("bash .ci/run")
     [suite] = [step for step in warning["steps"] if step.get("id") == "suite"]
     assert suite["env"] == {TODAYS_PYPI: "1"}
+    assert suite["shell"] == "bash"  # pipefail: a failed .ci/run is not hidden behind tee
     assert f"--preserve-env=CI,PATH,{TODAYS_PYPI} bash .ci/run" in suite["run"]
     # What broke reaches people: an issue, and the job fails.
     report = warning["steps"][-1]

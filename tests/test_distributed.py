@@ -18,6 +18,7 @@ import pytest
 from helpers import (
     cpu_torch_wheel_or_skip,
     install_with_cpu_torch,
+    lock_project,
     project_env,
     render,
     run,
@@ -44,7 +45,7 @@ def project(request, tmp_path_factory):
     if request.param == "locked":
         answers = {"ml_framework": "pytorch"}
         project = render(destination, lock=False, **answers)
-        run([uv(), "lock"], cwd=project, env=project_env())
+        lock_project(project, sources=True)
         run([uv(), "sync", "--locked"], cwd=project, env=project_env(), timeout=3600)
         return project, answers
     wheel = cpu_torch_wheel_or_skip()

@@ -11,7 +11,16 @@ import pytest
 
 import containers
 from docker_cli import DEPENDENCY_STEP, build, ensure_base_images
-from helpers import IMAGE_VARIANTS, http_json, project_env, render, run, uv, wait_for
+from helpers import (
+    IMAGE_VARIANTS,
+    http_json,
+    lock_project,
+    project_env,
+    render,
+    run,
+    uv,
+    wait_for,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -273,7 +282,7 @@ def test_a_pytorch_image_builds_and_trains(engine, tmp_path, flavor):
     project = render(
         tmp_path / "project", lock=False, ml_framework="pytorch", **IMAGE_VARIANTS[flavor]
     )
-    run([uv(), "lock"], cwd=project, timeout=1800)
+    lock_project(project, sources=True)
     ensure_base_images(project / "Dockerfile")
     image = build(project, f"copier-uv-mlops-test/{flavor}-pytorch").tag
 

@@ -17,6 +17,7 @@ from helpers import (
     REPO,
     cpu_torch_wheel_or_skip,
     install_with_cpu_torch,
+    lock_project,
     locked_version,
     project_env,
     render,
@@ -170,5 +171,5 @@ def test_the_pytorch_projects_own_tests_pass_on_a_cpu_build(tmp_path):
 def test_the_pytorch_projects_own_tests_pass(tmp_path):
     # Installs the real PyTorch wheels (GBs): needs PyTorch's index, so it runs on request.
     project = render(tmp_path / "project", lock=False, ml_framework="pytorch")
-    run([uv(), "lock"], cwd=project, env=project_env())
+    lock_project(project, sources=True)
     run([uv(), "run", "--locked", "pytest", "-q"], cwd=project, env=project_env(), timeout=3600)

@@ -133,11 +133,13 @@ def test_no_conflict_markers_or_rej_files_where_the_user_made_no_edit(updated):
 def test_the_updated_project_locks_lints_and_passes_the_tests_of_what_the_team_edited(updated):
     # Every file the team left alone is the new release's exactly (above), and the new release's
     # own suite passes (test_generated_project): what is left to prove is that the team's lock
-    # fits the new pyproject and that their merged module works.
+    # fits the new pyproject, that it holds the client of the new compose.yaml's MLflow server,
+    # and that their merged module works.
     project, _, _ = updated
     env = project_env()
     run([uv(), "run", "--locked", "ruff", "check", "."], cwd=project, env=env)
-    run([uv(), "run", "--locked", "pytest", "-q", "tests/test_data.py"], cwd=project, env=env)
+    checks = ["tests/test_data.py", "tests/test_tracking.py", "-k", "data or compose_runs"]
+    run([uv(), "run", "--locked", "pytest", "-q", *checks], cwd=project, env=env)
 
 
 def test_a_file_both_sides_changed_shows_a_visible_conflict(template_repo, tmp_path):

@@ -1,6 +1,7 @@
-"""Stopping a training run cleanly. A signal asks; the run stops at the next epoch, or, while a
-finished run is being saved (registered, then written), once saving is done, so no model is ever
-half-saved. No heavy imports: the CLI's signal handlers use it."""
+"""Stopping a training run cleanly. A signal asks; the run stops at the next epoch (PyTorch alone:
+the next batch), or, while a finished run is being saved (registered, then written), once
+saving is done, so no model is ever half-saved. No heavy imports: the CLI's signal handlers use
+it."""
 
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +25,8 @@ _agree: Callable[[bool], bool] | None = None
 def request() -> None:
     """From a signal handler. When the handler runs in the training thread (`train`): stop
     now, unless a finished run is being saved. Otherwise (`serve` trains in the background):
-    the run stops at its next epoch, or after saving; see wait_until_idle."""
+    the run stops at its next epoch (or batch: check_between_batches), or after saving; see
+    wait_until_idle."""
     _requested.set()
     training_here = _trainer is threading.current_thread() and not _idle.is_set()
     if training_here and not _saving.locked() and _agree is None:

@@ -28,7 +28,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     log.info("Received %s: shutting down.", signal.Signals(signum).name)
     stopping.request()
     if not stopping.wait_until_idle(TRAINING_STOP_SECONDS):
-        log.warning("The model being trained did not stop in time; its run is incomplete.")
+        log.warning("The model being trained did not stop in time; its run is recorded as stopped.")
+        stopping.abandon()
     _exit_at_once(0)
 
 

@@ -3,9 +3,12 @@ the next batch), or, while a finished run is being saved (registered, then writt
 saving is done, so no model is ever half-saved. No heavy imports: the CLI's signal handlers use
 it."""
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
 
 
 class TrainingInterrupted(BaseException):
@@ -17,6 +20,9 @@ _saving = threading.Lock()
 _idle = threading.Event()
 _idle.set()
 _trainer: threading.Thread | None = None
+# What closes a run's records when the process must end before the run stopped (tracking.py:
+# the MLflow run marked KILLED, not left RUNNING).
+_abandon_hooks: list[Callable[[], None]] = []
 # Set under torchrun (distributed.py): tells every rank whether any rank was asked to stop, so
 # that all stop at the same epoch's end instead of the asked one stopping at once.
 _agree: Callable[[bool], bool] | None = None
@@ -78,6 +84,26 @@ def saving() -> Iterator[None]:
     """A stop asked for meanwhile waits until the block ends."""
     with _saving:
         yield
+
+
+@contextmanager
+def closed_if_abandoned(hook: Callable[[], None]) -> Iterator[None]:
+    """Within the block, `abandon` runs `hook`."""
+    _abandon_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _abandon_hooks.remove(hook)
+
+
+def abandon() -> None:
+    """For a process about to end while a run has not stopped (it was busy past the stop's few
+    seconds, in an import or a slow write): closes what the run recorded so far."""
+    for hook in list(_abandon_hooks):
+        try:
+            hook()
+        except Exception as error:  # the process ends anyway: say so, never raise
+            log.warning("Could not close the run's records: %s", error)
 
 
 def wait_until_idle(seconds: float) -> bool:

@@ -110,12 +110,15 @@ def project_env() -> dict[str, str]:
 TODAYS_PYPI = "COPIER_UV_MLOPS_TODAYS_PYPI"
 
 
+def derived(name: str) -> str:
+    """A derived value of copier.yml (`when: false`), as the templates print it."""
+    return yaml.safe_load((REPO / "copier.yml").read_text())[name]["default"]
+
+
 def release_cutoff() -> str | None:
     """copier.yml's uv_exclude_newer, the moment new projects resolve as of; None under
     TODAYS_PYPI."""
-    if os.environ.get(TODAYS_PYPI):
-        return None
-    return yaml.safe_load((REPO / "copier.yml").read_text())["uv_exclude_newer"]["default"]
+    return None if os.environ.get(TODAYS_PYPI) else derived("uv_exclude_newer")
 
 
 def lock_project(project: Path, sources: bool = False) -> None:

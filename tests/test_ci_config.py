@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import FLAVORS, IMAGE_SMOKE_COMMANDS, PROJECT_CHECKS, REPO, render, run, tool
+from helpers import FLAVORS, IMAGE_SMOKE_COMMANDS, PROJECT_CHECKS, REPO, derived, render, run, tool
 
 CI, RELEASE, TEMPLATE_UPDATE = (
     ".github/workflows/ci.yml",
@@ -26,11 +26,6 @@ WRITES = {
     TEMPLATE_UPDATE: {"contents", "pull-requests"},
 }
 SCHEDULED_UPDATE = '$CI_PIPELINE_SOURCE == "schedule" && $TEMPLATE_UPDATE == "true"'
-
-
-def derived(name: str) -> str:
-    """A derived value of copier.yml (`when: false`), as the templates print it."""
-    return yaml.safe_load((REPO / "copier.yml").read_text())[name]["default"]
 
 
 IMAGE_PLATFORMS = derived("image_platforms")

@@ -8,14 +8,13 @@ import sys
 import tomllib
 
 import pytest
-import yaml
 
 from helpers import (
     IMAGE_VARIANTS,
     NEW_PROJECT,
     PROJECT_CHECKS,
-    REPO,
     cpu_torch_wheel_or_skip,
+    derived,
     install_with_cpu_torch,
     lock_project,
     locked_version,
@@ -24,11 +23,6 @@ from helpers import (
     run,
     uv,
 )
-
-
-def derived(name: str) -> str:
-    """A derived value of copier.yml (`when: false`)."""
-    return yaml.safe_load((REPO / "copier.yml").read_text())[name]["default"]
 
 
 def locked_versions(project) -> dict[str, str]:

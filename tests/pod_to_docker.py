@@ -11,6 +11,7 @@ cluster.
 | allowPrivilegeEscalation: false | security_opt=["no-new-privileges"] |
 | seccompProfile RuntimeDefault | nothing: Docker's default seccomp profile is the runtime default |
 | env (value, configMapKeyRef, secretKeyRef) and envFrom | environment, ConfigMaps resolved |
+| a kustomize env file (configMapGenerator `envs:`) | env_file: the ConfigMap's data |
 | emptyDir | a tmpfs at the mount path (mode 0777, like an emptyDir; sizeLimit as size) |
 | persistentVolumeClaim | a bind mount of the host directory the caller gives for the claim |
 | command / args | entrypoint / command |
@@ -130,6 +131,24 @@ def environment(
         else:
             raise Untranslatable(f"{entry['name']}: only ConfigMap and Secret references map")
     return variables
+
+
+def env_file(text: str) -> dict[str, str]:
+    """A kustomize env file (a configMapGenerator's `envs:`) as the data of the ConfigMap that
+    kustomize makes of it, read as kustomize reads it: one NAME=value a line, leading blanks
+    dropped, blank lines and lines that start with # skipped; the value is everything after the
+    first `=`, as written (quotes and a trailing `# ...` included)."""
+    data: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.partition("=")
+        if not equals:
+            # kustomize would take the value from the environment of whoever builds it.
+            raise Untranslatable(f"line {number}, {name!r}: no `=`, give the value in the file")
+        data[name] = value
+    return data
 
 
 def volume_options(pod: Mapping, container: Mapping, claims: Mapping[str, Path]) -> dict:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pod_to_docker import Untranslatable, describe, docker_run_options, quantity
+from pod_to_docker import Untranslatable, describe, docker_run_options, env_file, quantity
 
 CONFIG = {"app-config": {"DATA_PATH": "", "EPOCHS": "3"}}
 
@@ -162,3 +162,28 @@ def test_describe_prints_docker_run_flags():
         f" --tmpfs /tmp:rw,exec,mode=0777,size={2**30} -v CLAIM:/app/outputs:rw"
         " --memory 2048m --cpus 0.5 -e DATA_PATH= -e EPOCHS=5 train"
     )
+
+
+def test_an_env_file_is_read_as_kustomize_makes_its_configmap():
+    # What `kubectl kustomize` (5.5) made of the same lines: comments and blank lines skipped,
+    # leading blanks dropped, the value kept as written after the first `=`.
+    text = '# settings\n\n  A=1 \nB="x y"\nC=a=b\nD=\n'
+
+    assert env_file(text) == {"A": "1 ", "B": '"x y"', "C": "a=b", "D": ""}
+
+
+def test_an_env_file_line_without_a_value_is_refused():
+    with pytest.raises(Untranslatable, match="line 2, 'TOKEN': no `=`"):
+        env_file("A=1\nTOKEN\n")
+
+
+def test_a_claim_mounted_read_only_becomes_a_read_only_bind():
+    container = {
+        "volumeMounts": [{"name": "outputs", "mountPath": "/app/outputs", "readOnly": True}]
+    }
+
+    options = docker_run_options(
+        job(container, volumes=VOLUMES), claims={"app-outputs": Path("/o")}
+    )
+
+    assert options["volumes"] == {"/o": {"bind": "/app/outputs", "mode": "ro"}}

@@ -289,3 +289,15 @@ def install_with_cpu_torch(project: Path, wheel: Path) -> None:
     run([uv(), "pip", "install", "--quiet", str(wheel)], cwd=project, env=env)
     command = [uv(), "pip", "install", "--quiet", "--no-sources", "-e", ".", "--group", "dev"]
     run(command, cwd=project, env=env)
+
+
+def wait_until_unready_saying(url: str, words: str, seconds: float = 60) -> dict:
+    """GET url (a /ready) until it answers 503 with an error containing `words` (a server that
+    checks for a model answers "checking" first); that answer."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status, body = http_json(url)
+        if status == 503 and words in str(body.get("error", "")):
+            return body
+        assert time.monotonic() < deadline, (status, body)
+        time.sleep(0.1)

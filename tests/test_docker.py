@@ -20,6 +20,7 @@ from helpers import (
     run,
     uv,
     wait_for,
+    wait_until_unready_saying,
 )
 
 pytestmark = pytest.mark.docker
@@ -110,27 +111,43 @@ def test_relocated_home_runs_as_ovhcloud_does(images):
     assert "Wrote /workspace/outputs/model.joblib" in train.stderr
 
 
+def shared_outputs(tmp_path, flavor: str) -> dict:
+    """A host directory as OUTPUT_DIR for every container of a test: `train` writes there and
+    `serve` follows it."""
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    outputs.chmod(0o777)  # written by the image's own uid
+    return {str(outputs): {"bind": f"{APP_DIR[flavor]}/outputs", "mode": "rw"}}
+
+
 @pytest.mark.timing
 @pytest.mark.parametrize("flavor", VARIANTS)
-def test_serve_answers_over_the_host_network_and_stops_promptly(images, timings, flavor):
+def test_serve_waits_for_a_model_then_answers_and_stops_promptly(images, timings, tmp_path, flavor):
+    volumes = shared_outputs(tmp_path, flavor)
     port = containers.free_port()
-    with containers.started(images[flavor], environment={"PORT": str(port)}) as container:
+    environment = {"PORT": str(port), "MODEL_POLL_SECONDS": "1"}
+    with containers.started(images[flavor], environment=environment, volumes=volumes) as server:
         base = f"http://127.0.0.1:{port}"
-        status, ready = wait_for(f"{base}/ready", seconds=60, container=container)
-        assert status == 200 and ready["status"] == "ready", ready
-        status, health = http_json(f"{base}/health")
+        status, health = wait_for(f"{base}/health", seconds=60, container=server)
         assert (status, health["framework"]) == (200, "scikit-learn")
+        wait_until_unready_saying(f"{base}/ready", "python main.py train")
+        containers.run(images[flavor], "train", volumes=volumes)
+        trained = time.perf_counter()
+        status, ready = wait_for(f"{base}/ready", seconds=30, container=server)
+        assert status == 200 and "version 1" in ready["model_version"], ready
+        poll_to_ready = time.perf_counter() - trained
         status, payload = http_json(f"{base}/predict", {"instances": [[0, 0, 0, 0]]})
         assert (status, payload["predictions"]) == (200, [0]), payload
         status, payload = http_json(f"{base}/predict", {"instances": [[1, 2]]})
         assert status == 422 and "send 4 per row" in payload["error"], payload
-        assert "healthy" in containers.exec_in(container, "python", "main.py", "healthcheck").stdout
+        assert "healthy" in containers.exec_in(server, "python", "main.py", "healthcheck").stdout
 
         stop_started = time.perf_counter()
-        container.stop()  # docker stop: SIGTERM, then SIGKILL after 10 s
+        server.stop()  # docker stop: SIGTERM, then SIGKILL after 10 s
         stop_seconds = time.perf_counter() - stop_started
-        code = containers.exit_code(container)
+        code = containers.exit_code(server)
 
+    timings[flavor]["train to ready (s)"] = round(poll_to_ready, 2)
     timings[flavor]["docker stop (s)"] = round(stop_seconds, 2)
     assert stop_seconds < 3, f"docker stop took {stop_seconds:.1f} s: SIGTERM was not handled"
     assert code == 0

@@ -92,7 +92,8 @@ def test_train_logs_to_a_tracking_server_and_serve_loads_the_champion(images, se
     log = train(images[flavor], environment, **options)
 
     champion = champion_facts(images[flavor], server.url, name, **options)
-    assert f"Registered {name} version {champion['version']} as @champion" in log
+    assert f"Registered {name} version {champion['version']}" in log
+    assert f"Promotion: version {champion['version']} scored" in log
     assert champion["metrics"]["accuracy"] > 0.8
     assert champion["accuracy_history"], "no accuracy was logged"
     assert champion["params"], "no hyper-parameters were logged"

@@ -57,7 +57,9 @@ def ovhai(project: Path, command: str, check: bool = True, **settings: str):
     for name in ("DATA_CONTAINER", "DATA_FILE", "MLFLOW_TRACKING_URI", "MODEL_URI", "GPUS"):
         if name not in settings:
             env.pop(name, None)
-    return run(["bash", SCRIPT, "--dry-run", command], cwd=project, env=env, check=check)
+    # `command` is the script's arguments, e.g. "promote 2".
+    arguments = ["bash", SCRIPT, "--dry-run", *command.split()]
+    return run(arguments, cwd=project, env=env, check=check)
 
 
 def parse(line: str) -> tuple[list[str], dict[str, list[str]], list[str]]:
@@ -165,6 +167,45 @@ def test_serve_loads_a_registered_model_without_a_volume_where_the_project_track
     _, options, _ = parse(line)
     assert options["--env"] == ["MODEL_URI=models:/ml-project@champion"]
     assert "--volume" not in options
+
+
+@pytest.mark.parametrize("command", ["train", "serve"])
+def test_every_setting_the_program_reads_is_passed_on_and_credentials_are_not_printed(
+    variant, command
+):
+    answers, project = variant
+    tracked = answers.get("tracking", "mlflow") == "mlflow"
+    settings = {"LABEL_COLUMN": "churned", "EPOCHS": "7", "PROMOTE_MIN_SCORE": "0.8"}
+    settings |= {"MODEL_POLL_SECONDS": "60", "TRAIN_SAMPLES": "900"}
+    if tracked:
+        settings |= {"MODEL_NAME": "churn", "MODEL_ALIAS": "prod", "TRACKING_RETRY_SECONDS": "30"}
+        settings |= {"MLFLOW_TRACKING_URI": "https://mlflow.example.com"}
+    secret = {"MLFLOW_TRACKING_TOKEN": "s3cr3t-t0ken"}
+
+    printed = ovhai(project, command, **settings, **secret).stdout
+
+    _, options, _ = parse(printed)
+    passed = dict(env.split("=", 1) for env in options["--env"] if "DATA_PATH" not in env)
+    expected = {**settings, **({"MLFLOW_TRACKING_TOKEN": "***"} if tracked else {})}
+    assert passed == expected
+    assert "s3cr3t-t0ken" not in printed
+    # With a tracking server the app follows its registry: no volume to sync.
+    assert ("--volume" in options) == (command == "train" or not tracked)
+
+
+def test_promote_is_a_short_job_that_moves_the_champion_of_the_same_registry(variant):
+    answers, project = variant
+    tracked = answers.get("tracking", "mlflow") == "mlflow"
+
+    local = parse(ovhai(project, "promote 2").stdout)
+    remote = parse(ovhai(project, "promote 2", MLFLOW_TRACKING_URI="https://m.example.com").stdout)
+    refused = ovhai(project, "promote latest", check=False)
+
+    assert local[0][:3] == ["ovhai", "job", "run"] and local[2][-2:] == ["promote", "2"]
+    # The registry train wrote: the outputs container, unless a tracking server holds it.
+    assert "--volume" in local[1]
+    assert ("--volume" in remote[1]) == (not tracked)
+    assert refused.returncode == 2 and "VERSION='latest'" in refused.stderr
 
 
 def test_the_image_runs_as_the_uid_ovhcloud_assigns(variant):

@@ -262,16 +262,15 @@ def action_for_exit_code(job: dict, code: int) -> str | None:
     return None
 
 
+def kinds(resources: list[dict]) -> list[str]:
+    return sorted(resource["kind"] for resource in resources)
+
+
 def test_training_has_its_own_kustomization_with_the_job_and_its_failure_policy(variant):
     _, project = variant
     resources = build(project / TRAIN)
 
-    assert sorted(resource["kind"] for resource in resources) == [
-        "ConfigMap",
-        "Job",
-        "NetworkPolicy",
-        "PersistentVolumeClaim",
-    ]
+    assert kinds(resources) == ["ConfigMap", "Job", "NetworkPolicy", "PersistentVolumeClaim"]
     job = one(resources, "Job")
     pod = job["spec"]["template"]["spec"]
     assert pod["containers"][0]["args"] == ["train"]
@@ -364,12 +363,7 @@ def test_with_mlflow_a_server_of_the_clients_version_is_the_default_tracking_uri
         assert not MLFLOW_KEYS & set(settings(project))
         return
     resources = build(project / MLFLOW)
-    assert sorted(resource["kind"] for resource in resources) == [
-        "Deployment",
-        "NetworkPolicy",
-        "PersistentVolumeClaim",
-        "Service",
-    ]
+    assert kinds(resources) == ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service"]
     deployment, service = one(resources, "Deployment"), one(resources, "Service")
     policy, claim = one(resources, "NetworkPolicy"), one(resources, "PersistentVolumeClaim")
     pod = deployment["spec"]["template"]["spec"]

@@ -3,12 +3,9 @@ rank at the same epoch's end), or, while a finished run is being saved (written,
 promoted), once saving is done, so no model is ever half-saved. No heavy imports: the CLI's
 signal handlers use it."""
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-log = logging.getLogger(__name__)
 
 
 class TrainingInterrupted(BaseException):

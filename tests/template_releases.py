@@ -28,7 +28,7 @@ def as_v0_1_0(tree: Path) -> None:
     """The template as released in v0.1.0: before v0.2.0 renamed health.py (see CHANGELOG)."""
     package = tree / "template" / "src" / "{{ package_name }}"
     (package / "healthcheck.py").rename(package / "health.py")
-    cli = package / "cli.py"
+    cli = package / "cli.py.jinja"
     cli.write_text(cli.read_text().replace("from .healthcheck import", "from .health import"))
 
 

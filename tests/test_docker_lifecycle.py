@@ -4,7 +4,9 @@ training run registers version 1 and both serve it within the poll interval; a r
 PROMOTE_MIN_SCORE is registered and not promoted; `promote 2` moves both servers to version 2
 while a request loop runs, and none of its requests fails; SIGTERM to a server under keep-alive
 load loses no request. Once with a real MLflow server (the project's own version), once with
-tracking=none and a shared outputs volume. The figures are printed at the end of the run."""
+tracking=none and an outputs volume: one server mounts it (as compose and OVHcloud do), the other
+follows `share-registry` over HTTP without it (the Kubernetes route for a ReadWriteOnce claim).
+The figures are printed at the end of the run."""
 
 import http.client
 import json
@@ -115,16 +117,25 @@ def until_all_serve(ports: list[int], wanted: str, seconds: float = 30) -> float
     return time.perf_counter() - started
 
 
-def lifecycle(image: str, label: str, environment: dict[str, str], options: dict) -> None:
+def lifecycle(
+    image: str,
+    label: str,
+    environment: dict[str, str],
+    options: dict,
+    second_server: tuple[dict[str, str], dict] | None = None,
+) -> None:
+    """second_server: the environment and options of the second server, when they differ from
+    training's."""
     ports = [containers.free_port(), containers.free_port()]
+    setups = [(environment, options), second_server or (environment, options)]
     with ExitStack() as stack:
         servers = [
             stack.enter_context(
                 containers.started(
-                    image, "serve", environment={**environment, "PORT": str(port)}, **options
+                    image, "serve", environment={**variables, "PORT": str(port)}, **run_options
                 )
             )
-            for port in ports
+            for port, (variables, run_options) in zip(ports, setups, strict=True)
         ]
         # 1. No model yet: both up, both unready, saying what to do.
         for port, server in zip(ports, servers, strict=True):
@@ -197,7 +208,7 @@ def image_without_tracking(renders, projects, images):
     return build(project, "copier-uv-mlops-test/uv-tracking-none").tag
 
 
-def test_two_servers_follow_a_shared_outputs_volume_through_train_gate_and_promote(
+def test_two_servers_follow_a_volume_and_its_shared_registry_through_train_gate_and_promote(
     image_without_tracking, tmp_path
 ):
     outputs = tmp_path / "outputs"
@@ -206,4 +217,12 @@ def test_two_servers_follow_a_shared_outputs_volume_through_train_gate_and_promo
     volumes = {str(outputs): {"bind": OUTPUT_DIR, "mode": "rw"}}
     options = containers.restricted(volumes=volumes)
     environment = {"MODEL_POLL_SECONDS": str(POLL_SECONDS)}
-    lifecycle(image_without_tracking, "tracking=none, shared volume", environment, options)
+    sharing_port = containers.free_port()
+    sharing = {"environment": {"PORT": str(sharing_port)}}
+    read_only = containers.restricted(volumes={str(outputs): {"bind": OUTPUT_DIR, "mode": "ro"}})
+    with containers.started(image_without_tracking, "share-registry", **sharing, **read_only):
+        url = f"http://127.0.0.1:{sharing_port}"
+        without_the_volume = containers.restricted(OUTPUT_DIR)
+        second = ({**environment, "REGISTRY_URL": url}, without_the_volume)
+        label = "tracking=none: a volume, and share-registry over HTTP"
+        lifecycle(image_without_tracking, label, environment, options, second)

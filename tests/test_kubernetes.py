@@ -1,8 +1,9 @@
 """The generated deploy/kubernetes/: serving (the base, which holds no Job), training
-(train/, and multinode/ for PyTorch), the MLflow server (mlflow/, with tracking=mlflow) and the
-settings Component they share. Every manifest and every build is valid against Kubernetes'
-schemas, each kustomization lists every manifest beside it, the restricted Pod Security Standard
-holds on every pod, GPUs are asked for where the image is CUDA's, and checkov finds nothing.
+(train/, and multinode/ for PyTorch), the MLflow server (mlflow/, with tracking=mlflow) or the
+shared registry (registry/, with tracking=none) and the settings Component they share. Every
+manifest and every build is valid against Kubernetes' schemas, each kustomization lists every
+manifest beside it, the restricted Pod Security Standard holds on every pod, GPUs are asked for
+where the image is CUDA's, and checkov finds nothing.
 Offline: kubernetes-validate bundles the schemas, and checkov runs with --skip-download from its
 own environment (tools/checkov)."""
 
@@ -33,6 +34,7 @@ DEPLOY = Path("deploy/kubernetes")
 TRAIN = DEPLOY / "train"
 MULTINODE = DEPLOY / "multinode"
 MLFLOW = DEPLOY / "mlflow"
+REGISTRY = DEPLOY / "registry"
 SETTINGS = DEPLOY / "settings"
 # Every flavor on every base, with every framework; tracking alternates so both appear.
 VARIANTS = [
@@ -56,6 +58,7 @@ MLFLOW_KEYS = {
     "MODEL_URI",
     "TRACKING_RETRY_SECONDS",
 }
+NO_MLFLOW_KEYS = {"REGISTRY_URL"}
 # What `kubectl apply -k deploy/kubernetes` applies: serving, never a Job.
 SERVING_KINDS = {
     "Namespace",
@@ -95,7 +98,7 @@ def manifests(directory: Path) -> dict[str, dict]:
 def kustomizations(project: Path) -> list[Path]:
     """Every directory that `kubectl apply -k` takes (the settings Component is not one)."""
     found = [project / DEPLOY, project / TRAIN]
-    found += [project / path for path in (MLFLOW, MULTINODE) if (project / path).is_dir()]
+    found += [project / p for p in (MLFLOW, REGISTRY, MULTINODE) if (project / p).is_dir()]
     return found
 
 
@@ -180,6 +183,7 @@ def test_each_kustomization_lists_exactly_the_manifests_beside_it(variant):
     answers, project = variant
     assert (project / MULTINODE).is_dir() == (answers["ml_framework"] == "pytorch")
     assert (project / MLFLOW).is_dir() == (answers["tracking"] == "mlflow")
+    assert (project / REGISTRY).is_dir() == (answers["tracking"] == "none")
     assert not (project / DEPLOY / "configmap.yaml").exists(), "settings.env replaced it"
 
     for directory in kustomizations(project):
@@ -340,7 +344,7 @@ def test_the_settings_keep_their_keys_with_a_comment_for_each(variant):
     data = settings(project)
     mlflow = answers["tracking"] == "mlflow"
 
-    assert set(data) == SETTINGS_KEYS | (MLFLOW_KEYS if mlflow else set())
+    assert set(data) == SETTINGS_KEYS | (MLFLOW_KEYS if mlflow else NO_MLFLOW_KEYS)
     assert data["MODEL_POLL_SECONDS"] == "30" and data["PROMOTE_MIN_SCORE"] == "0"
     if mlflow:
         assert data["MODEL_NAME"] == "ml-project" and data["MODEL_ALIAS"] == "champion"
@@ -429,7 +433,7 @@ def test_every_pod_meets_the_restricted_pod_security_standard(variant):
             assert container["image"] == expected, name
 
 
-def test_writable_paths_are_volumes_and_serving_reads_what_training_wrote(variant):
+def test_writable_paths_are_volumes_and_serving_mounts_no_claim(variant):
     answers, project = variant
     flavor = answers["image_flavor"]
     outputs = f"{APP_DIR[flavor]}/outputs"
@@ -446,33 +450,61 @@ def test_writable_paths_are_volumes_and_serving_reads_what_training_wrote(varian
         expected = {"/tmp"} | ({HOME[flavor]} if home_written else set())
         if name.startswith("multinode/"):
             expected.add("/dev/shm")
-        serving = name.startswith("./")
-        if not serving:
-            # Training's OUTPUT_DIR (runs, checkpoints) is a claim that outlives the pod.
+        if not name.startswith("./"):
+            # Training's OUTPUT_DIR (runs, checkpoints, the registry without MLflow) is a claim
+            # that outlives the pod; the shared registry mounts it too (promote runs there).
             expected.add(outputs)
             assert "persistentVolumeClaim" in mounts[outputs], name
-            assert outputs not in read_only, name
-        elif not mlflow:
-            # Serving follows the registry that training writes on its claim, read-only.
-            expected.add(outputs)
-            assert mounts[outputs]["persistentVolumeClaim"]["claimName"] == claim
-            assert read_only == {outputs}, name
-        else:
-            assert not read_only, name  # the model comes from the MLflow server
+            if not name.startswith("multinode/"):
+                assert mounts[outputs]["persistentVolumeClaim"]["claimName"] == claim, name
+        # Serving mounts no claim: its replicas may run on any node; the model comes from the
+        # MLflow server or the shared registry.
+        assert not read_only, name
         assert set(mounts) == expected, name
         assert "emptyDir" in mounts["/tmp"], name
 
 
-def test_without_mlflow_every_pod_of_the_readwriteonce_claim_runs_on_one_node(variant):
-    # ReadWriteOnce: the claim is mounted on one node at a time, so the Job and every serving
-    # replica go where the others are (the first anywhere).
+def test_without_mlflow_serving_follows_the_shared_registry_over_http(variant):
+    answers, project = variant
+    if answers["tracking"] == "mlflow":
+        assert not (project / REGISTRY).exists()
+        assert "REGISTRY_URL" not in settings(project)
+        return
+    resources = build(project / REGISTRY)
+    assert kinds(resources) == ["ConfigMap", "Deployment", "NetworkPolicy", "Service"]
+    deployment, service = one(resources, "Deployment"), one(resources, "Service")
+    policy = one(resources, "NetworkPolicy")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+
+    assert container["args"] == ["share-registry"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # Serving reaches it by the Service's name, the settings' REGISTRY_URL ...
+    [port] = service["spec"]["ports"]
+    url = f"http://{service['metadata']['name']}:{port['port']}"
+    assert settings(project)["REGISTRY_URL"] == url
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080}]
+    # ... and only serving does.
+    [rule] = policy["spec"]["ingress"]
+    [source] = rule["from"]
+    serving = manifests(project / DEPLOY)["serve-deployment.yaml"]["spec"]["template"]
+    assert source["podSelector"]["matchLabels"].items() <= serving["metadata"]["labels"].items()
+    assert "affinity" not in serving["spec"], "the replicas go to any node"
+
+
+def test_without_mlflow_the_pods_of_the_readwriteonce_claim_run_on_one_node(variant):
+    # ReadWriteOnce: the claim is mounted on one node at a time, so the Job and the shared
+    # registry go where the other is (the first anywhere).
     answers, project = variant
     train = manifests(project / TRAIN)
     claim = train["outputs-pvc.yaml"]
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
-    serve = manifests(project / DEPLOY)["serve-deployment.yaml"]
+    mounting = [train["train-job.yaml"]]
+    if answers["tracking"] == "none":
+        mounting.append(manifests(project / REGISTRY)["registry-deployment.yaml"])
 
-    for workload in (serve, train["train-job.yaml"]):
+    for workload in mounting:
         pod = workload["spec"]["template"]
         if answers["tracking"] == "mlflow":
             assert "affinity" not in pod["spec"], workload["kind"]
@@ -485,9 +517,9 @@ def test_without_mlflow_every_pod_of_the_readwriteonce_claim_runs_on_one_node(va
         assert selector["matchLabels"] == {"app.kubernetes.io/name": "ml-project"}
         [expression] = selector["matchExpressions"]
         assert expression["key"] == "app.kubernetes.io/component"
-        assert set(expression["values"]) == {"serve", "train"}
+        assert set(expression["values"]) == {"registry", "train"}
         assert pod["metadata"]["labels"]["app.kubernetes.io/component"] in expression["values"]
-        # On CUDA that node has the Job's GPU: serving tolerates the taint GPU nodes carry.
+        # On CUDA that node has the Job's GPU: the registry tolerates the taint GPU nodes carry.
         gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
         assert (gpu in pod["spec"].get("tolerations", [])) == on_cuda(answers), workload["kind"]
 
@@ -587,9 +619,9 @@ def test_checkov_finds_nothing_in_the_manifests_and_dockerfiles(rendered, tmp_pa
     assert set(summaries) == {"kubernetes", "dockerfile"}, result.stderr[-2000:]
     assert all(summary["parsing_errors"] == 0 for summary in summaries.values()), summaries
     workloads = sum(len(pods(project)) for project in rendered.values())
-    assert workloads == 2 * len(rendered) + sum(
-        (answers["ml_framework"] == "pytorch") + (answers["tracking"] == "mlflow")
-        for answers in VARIANTS
+    # serve, train, and the MLflow server or the shared registry; multinode with PyTorch.
+    assert workloads == 3 * len(rendered) + sum(
+        answers["ml_framework"] == "pytorch" for answers in VARIANTS
     )
     assert summaries["kubernetes"]["passed"] > workloads * 20, summaries
     assert result.returncode == 0, result.stderr[-2000:]

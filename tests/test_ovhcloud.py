@@ -54,7 +54,14 @@ def dockerfile_instruction(project: Path, name: str) -> list[str]:
 
 def ovhai(project: Path, command: str, check: bool = True, **settings: str):
     env = {**os.environ, **SETTINGS, **settings}
-    for name in ("DATA_CONTAINER", "DATA_FILE", "MLFLOW_TRACKING_URI", "MODEL_URI", "GPUS"):
+    for name in (
+        "DATA_CONTAINER",
+        "DATA_FILE",
+        "MLFLOW_TRACKING_URI",
+        "MODEL_URI",
+        "GPUS",
+        "JOB_NAME",
+    ):
         if name not in settings:
             env.pop(name, None)
     # `command` is the script's arguments, e.g. "promote 2".
@@ -76,7 +83,7 @@ def parse(line: str) -> tuple[list[str], dict[str, list[str]], list[str]]:
 
 
 def volumes(options: dict[str, list[str]]) -> dict[str, tuple[str, str, list[str]]]:
-    """mount path: (container, datastore, [permission, cache...]) of each --volume."""
+    """mount path: (container, datastore[/prefix], [permission, cache...]) of each --volume."""
     found = {}
     for volume in options.get("--volume", []):
         source, mount_path, *flags = volume.split(":")
@@ -103,6 +110,30 @@ def test_train_is_a_job_of_the_projects_image_with_the_outputs_at_output_dir(var
     output_dir = dockerfile_env(project)["OUTPUT_DIR"]
     assert volumes(options) == {output_dir: ("ml-project-outputs", "BHS", ["rwd"])}
     assert "--env" not in options  # no data: the demo data set
+
+
+def test_each_training_job_has_its_own_name_and_with_a_tracking_server_its_own_prefix(variant):
+    answers, project = variant
+    tracked = answers.get("tracking", "mlflow") == "mlflow"
+    server = {"MLFLOW_TRACKING_URI": "https://mlflow.example.com"} if tracked else {}
+    output_dir = dockerfile_env(project)["OUTPUT_DIR"]
+
+    first = ovhai(project, "train", **server)
+    named = parse(ovhai(project, "train", JOB_NAME="churn-7", **server).stdout)[1]
+    refused = ovhai(project, "train", check=False, JOB_NAME="a b")
+
+    [name] = parse(first.stdout)[1]["--name"]
+    assert re.fullmatch(r"ml-project-train-\d{8}-\d{6}", name), name
+    assert named["--name"] == ["churn-7"]
+    if tracked:
+        # The registry is the server's: two jobs never sync over each other's outputs.
+        assert volumes(named)[output_dir] == ("ml-project-outputs", "BHS/jobs/churn-7", ["rwd"])
+        assert first.stderr == ""
+    else:
+        # The registry is the container: jobs share its root, one at a time, as the note says.
+        assert volumes(named)[output_dir] == ("ml-project-outputs", "BHS", ["rwd"])
+        assert "one training job at a time" in first.stderr and first.stderr.count("\n") == 1
+    assert refused.returncode == 2 and refused.stderr.startswith("error: JOB_NAME='a b'")
 
 
 def test_train_asks_for_gpus_exactly_on_cuda_bases(variant):
@@ -263,6 +294,7 @@ def test_a_real_run_runs_exactly_the_printed_command(variant, tmp_path):
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/args"\n')
     fake.chmod(0o755)
     env = {**os.environ, **SETTINGS, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    env["JOB_NAME"] = "ml-project-train-1"  # the default holds the time: one second apart
     printed = run(["bash", SCRIPT, "--dry-run", "train"], cwd=project, env=env).stdout
 
     run(["bash", SCRIPT, "train"], cwd=project, env=env)

@@ -56,6 +56,7 @@ COMMON_FILES = {
     "src/{pkg}/healthcheck.py",
     "src/{pkg}/http_limits.py",
     "src/{pkg}/info.py",
+    "src/{pkg}/listening.py",
     "src/{pkg}/model.py",
     "src/{pkg}/progress.py",
     "src/{pkg}/promotion.py",
@@ -82,7 +83,13 @@ TRACKING_FILES = {
         "deploy/kubernetes/mlflow/mlflow-pvc.yaml",
         "deploy/kubernetes/mlflow/mlflow-service.yaml",
     },
-    "none": set(),
+    "none": {
+        "src/ml_project/sharing.py",
+        "deploy/kubernetes/registry/kustomization.yaml",
+        "deploy/kubernetes/registry/registry-deployment.yaml",
+        "deploy/kubernetes/registry/registry-networkpolicy.yaml",
+        "deploy/kubernetes/registry/registry-service.yaml",
+    },
 }
 # Data-parallel training under torchrun, and its multi-node recipe (an Indexed Job), are PyTorch's.
 FRAMEWORK_FILES = {

@@ -35,7 +35,7 @@ def as_v0_4_0(tree: Path) -> None:
     as_v0_3_0(tree)
     package = tree / "template" / "src" / "{{ package_name }}"
     (package / "healthcheck.py").rename(package / "probe.py")
-    cli = package / "cli.py"
+    cli = package / "cli.py.jinja"
     cli.write_text(cli.read_text().replace("from .healthcheck import", "from .probe import"))
     config = tree / "copier.yml"
     text = config.read_text()

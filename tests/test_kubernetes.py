@@ -35,6 +35,9 @@ TRAIN = DEPLOY / "train"
 MULTINODE = DEPLOY / "multinode"
 MLFLOW = DEPLOY / "mlflow"
 REGISTRY = DEPLOY / "registry"
+NAMESPACE = DEPLOY / "namespace"
+OPENSHIFT = DEPLOY / "openshift"
+SERVE_GPU = DEPLOY / "serve-gpu"
 SETTINGS = DEPLOY / "settings"
 # Every flavor on every base, with every framework; tracking alternates so both appear.
 VARIANTS = [
@@ -196,8 +199,10 @@ def test_each_kustomization_lists_exactly_the_manifests_beside_it(variant):
             assert "images" not in kustomization and "components" not in kustomization
             continue
         assert kustomization["images"] == [{"name": "ml-project", "newTag": "0.1.0"}]
-        shared = "settings" if directory == project / DEPLOY else "../settings"
-        assert kustomization["components"] == [shared], label(directory)
+        if directory == project / DEPLOY:
+            assert kustomization["components"] == ["settings", "namespace"]
+        else:
+            assert kustomization["components"] == ["../settings"], label(directory)
 
     component = yaml.safe_load((project / SETTINGS / "kustomization.yaml").read_text())
     assert component["kind"] == "Component"
@@ -225,6 +230,7 @@ def test_kustomize_builds_each_kustomization_and_images_points_every_pod_elsewhe
         resources = build(directory)
 
         generated = 1 if "components" in config else 0  # the settings ConfigMap
+        generated += 1 if "namespace" in config.get("components", []) else 0
         assert len(resources) == len(manifests(directory)) + generated, label(directory)
         assert {r["metadata"].get("namespace", "ml-project") for r in resources} == {"ml-project"}
         images = {
@@ -414,7 +420,7 @@ def test_with_mlflow_a_server_of_the_clients_version_is_the_default_tracking_uri
 def test_every_pod_meets_the_restricted_pod_security_standard(variant):
     answers, project = variant
     flavor = answers["image_flavor"]
-    namespace = yaml.safe_load((project / DEPLOY / "namespace.yaml").read_text())
+    namespace = yaml.safe_load((project / NAMESPACE / "namespace.yaml").read_text())
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
     for name, pod in pods(project).items():
@@ -528,7 +534,7 @@ def test_gpus_are_asked_for_exactly_where_the_image_is_cuda(variant):
     answers, project = variant
     for name, pod in pods(project).items():
         limits = pod["containers"][0]["resources"]["limits"]
-        # Only training: serving predicts on the CPU (every model.py loads the model there).
+        # Only training by default: GPU serving is the opt-in serve-gpu Component (PyTorch).
         training = name.startswith(("train/", "multinode/"))
         assert ("nvidia.com/gpu" in limits) == (on_cuda(answers) and training), name
         assert limits["memory"] and limits["cpu"], name
@@ -649,3 +655,88 @@ def test_long_project_names_give_object_names_that_kubernetes_accepts(copie_sess
                 names.append(f"{resource['metadata']['name']}-{resource['spec']['completions']}")
             for value in names:
                 assert len(value) <= 63 and label_pattern.match(value), f"{where}: {value!r}"
+
+
+def with_component(project: Path, tmp_path: Path, component: str) -> Path:
+    """A copy of deploy/kubernetes with `component` added to every kustomization that runs the
+    project's image, as the README says to."""
+    deploy = shutil.copytree(project / DEPLOY, tmp_path / DEPLOY)
+    for directory in kustomizations(tmp_path):
+        kustomization = directory / "kustomization.yaml"
+        config = yaml.safe_load(kustomization.read_text())
+        if "components" in config or component == "openshift":
+            prefix = "" if directory == deploy else "../"
+            config.setdefault("components", []).append(prefix + component)
+            kustomization.write_text(yaml.safe_dump(config))
+    return deploy
+
+
+def validates(resources: list[dict], tmp_path: Path) -> None:
+    built = tmp_path / "built.yaml"
+    built.write_text(yaml.safe_dump_all(resources))
+    result = run([tool("kubernetes-validate"), "--strict", str(built)], cwd=tmp_path)
+    assert result.stdout.count(" passed for resource ") == len(resources), result.stdout
+
+
+def test_the_namespace_is_a_component_that_a_given_namespace_leaves_out(variant, tmp_path):
+    _, project = variant
+    deploy = shutil.copytree(project / DEPLOY, tmp_path / DEPLOY)
+    kustomization = deploy / "kustomization.yaml"
+    config = yaml.safe_load(kustomization.read_text())
+    config["components"].remove("namespace")
+    config["namespace"] = "team-ml"
+    kustomization.write_text(yaml.safe_dump(config))
+
+    resources = build(deploy)
+
+    assert "Namespace" in kinds(build(project / DEPLOY))
+    assert "Namespace" not in kinds(resources)
+    assert {r["metadata"]["namespace"] for r in resources} == {"team-ml"}
+    validates(resources, tmp_path)
+
+
+def test_the_openshift_component_leaves_uid_gid_and_fsgroup_to_the_platform(variant, tmp_path):
+    _, project = variant
+    deploy = with_component(project, tmp_path, "openshift")
+    checked = 0
+
+    for directory in kustomizations(tmp_path):
+        resources = build(directory)
+        for resource in resources:
+            if resource["kind"] not in {"Deployment", "Job"}:
+                continue
+            pod = resource["spec"]["template"]["spec"]
+            context = pod["securityContext"]
+            assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(context), label(directory)
+            assert context["runAsNonRoot"] is True
+            for container in pod["containers"]:
+                security = container["securityContext"]
+                assert not {"runAsUser", "runAsGroup"} & set(security), label(directory)
+                assert security["readOnlyRootFilesystem"] is True
+                assert security["capabilities"] == {"drop": ["ALL"]}
+            checked += 1
+        validates(resources, tmp_path)
+    assert checked == len(pods(project)) and deploy.is_dir()
+
+
+def test_pytorch_on_cuda_serves_on_gpus_with_an_opt_in_component(variant, tmp_path):
+    answers, project = variant
+    if not (answers["ml_framework"] == "pytorch" and on_cuda(answers)):
+        assert not (project / SERVE_GPU).exists()
+        return
+    deploy = shutil.copytree(project / DEPLOY, tmp_path / DEPLOY)
+    kustomization = deploy / "kustomization.yaml"
+    config = yaml.safe_load(kustomization.read_text())
+    config["components"].append("serve-gpu")
+    kustomization.write_text(yaml.safe_dump(config))
+
+    default = one(build(project / DEPLOY), "Deployment")["spec"]["template"]["spec"]
+    resources = build(deploy)
+    pod = one(resources, "Deployment")["spec"]["template"]["spec"]
+
+    assert "nvidia.com/gpu" not in default["containers"][0]["resources"]["limits"]
+    limits = pod["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == 1 and limits["memory"] and limits["cpu"]
+    gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    assert gpu in pod["tolerations"]
+    validates(resources, tmp_path)

@@ -31,7 +31,9 @@ COMMON_FILES = {
     "compose.yaml",
     "deploy/ovhcloud.sh",
     "deploy/kubernetes/kustomization.yaml",
-    "deploy/kubernetes/namespace.yaml",
+    "deploy/kubernetes/namespace/kustomization.yaml",
+    "deploy/kubernetes/namespace/namespace.yaml",
+    "deploy/kubernetes/openshift/kustomization.yaml",
     "deploy/kubernetes/serve-deployment.yaml",
     "deploy/kubernetes/serve-hpa.yaml",
     "deploy/kubernetes/serve-networkpolicy.yaml",
@@ -148,6 +150,8 @@ def test_renders_exactly_the_expected_files(variant):
     expected |= CI_FILES[answers.get("ci", "github")]
     expected |= TRACKING_FILES[answers.get("tracking", "mlflow")]
     expected |= FRAMEWORK_FILES[answers.get("ml_framework", "scikit-learn")]
+    if answers.get("ml_framework") == "pytorch" and on_cuda(answers):
+        expected.add("deploy/kubernetes/serve-gpu/kustomization.yaml")  # GPU serving, opt-in
 
     assert project_files(project) == expected
 

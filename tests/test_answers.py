@@ -76,8 +76,8 @@ def test_a_tracking_module_name_is_free_without_tracking(tmp_path):
             "imageflavor=cuda",
             "--data imageflavor is not a question of this template: did you mean image_flavor? "
             "valid keys are project_name, package_name, description, author_name, "
-            "author_email, python_version, image_flavor, relocated_home_base, cuda_version, "
-            "ubuntu_version, ml_framework, tracking, ci",
+            "author_email, python_version, ml_framework, image_flavor, relocated_home_base, "
+            "cuda_version, ubuntu_version, tracking, ci",
         ),
         ("uv_version=0.1.0", "--data uv_version is not a question of this template"),
         ("_subdirectory=.", "--data _subdirectory is not a question of this template"),
@@ -241,3 +241,39 @@ def test_docker_reads_the_labels_back_exactly(engine, tmp_path):
     assert found[prefix + "title"] == answers["project_name"]
     assert found[prefix + "description"] == answers["description"]
     assert found[prefix + "authors"] == f"{answers['author_name']} <{answers['author_email']}>"
+
+
+@pytest.mark.parametrize(
+    ("answers", "advice"),
+    [
+        ({"image_flavor": "cuda"}, "--data image_flavor=uv"),
+        ({"image_flavor": "cuda", "ml_framework": "none"}, "--data image_flavor=uv"),
+        (
+            {"image_flavor": "relocated-home", "relocated_home_base": "cuda"},
+            "--data relocated_home_base=uv",
+        ),
+        ({"image_flavor": "cuda", "ml_framework": "pytorch"}, None),
+        ({"image_flavor": "uv"}, None),
+    ],
+    ids=["cuda-sklearn", "cuda-none", "relocated-cuda-sklearn", "cuda-pytorch", "uv"],
+)
+def test_the_closing_message_says_when_a_cuda_base_serves_a_framework_without_gpu(
+    tmp_path, capfd, answers, advice
+):
+    import copier
+
+    copier.run_copy(
+        str(REPO),
+        tmp_path / "p",
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        skip_tasks=True,
+        vcs_ref="HEAD",
+    )
+
+    message = " ".join(capfd.readouterr().err.split())
+    assert ("never uses the GPU" in message) == (advice is not None), message
+    if advice:
+        assert f"ml_framework={answers.get('ml_framework', 'scikit-learn')}" in message
+        assert advice in message

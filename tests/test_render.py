@@ -122,7 +122,12 @@ VARIANTS = [
     {"image_flavor": "cuda", "cuda_version": "13.0.2", "ubuntu_version": "22.04"},
     {"image_flavor": "cuda", "cuda_version": "12.6.3", "python_version": "3.12"},
     {"image_flavor": "relocated-home", "relocated_home_base": "uv", "ml_framework": "pytorch"},
-    {"image_flavor": "relocated-home", "cuda_version": "13.0.2", "ubuntu_version": "22.04"},
+    {
+        "image_flavor": "relocated-home",
+        "ml_framework": "pytorch",
+        "cuda_version": "13.0.2",
+        "ubuntu_version": "22.04",
+    },
 ]
 
 
@@ -171,7 +176,7 @@ def test_dockerfile_pins_its_images_and_names_no_syntax_frontend(variant):
     if on_cuda(answers):
         assert "COPY --from=uv /uv /uvx /bin/" in builder
         assert re.findall(r"^FROM (\S+)", runtime, flags=re.M) == [
-            f"nvidia/cuda:{answers.get('cuda_version', '12.8.1')}-runtime-ubuntu"
+            f"nvidia/cuda:{answers.get('cuda_version', '12.8.1')}-base-ubuntu"
             f"{answers.get('ubuntu_version', '24.04')}"
         ]
     else:

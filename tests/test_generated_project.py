@@ -125,7 +125,9 @@ def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, 
     project = renders.get(ml_framework="pytorch", **answers)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
 
-    assert pyproject["tool"]["uv"]["sources"]["torch"] == [{"index": index}]
+    # Linux only (uv's PyTorch guide): macOS and Windows lock and sync PyPI's torch.
+    linux = "sys_platform == 'linux'"
+    assert pyproject["tool"]["uv"]["sources"]["torch"] == [{"index": index, "marker": linux}]
     [entry] = pyproject["tool"]["uv"]["index"]
     assert entry["name"] == index
     assert entry["url"].startswith("https://download.pytorch.org") and entry["url"].endswith(
@@ -135,6 +137,20 @@ def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, 
     # The lock resolved (offline, torch from the default index: see helpers.lock_project).
     lock = tomllib.loads((project / "uv.lock").read_text())
     assert "torch" in {p["name"] for p in lock["package"]}
+
+
+def test_pytorchs_index_serves_linux_and_pypi_every_other_platform(tmp_path):
+    # Locked with the sources, PyTorch's index redirected to PyPI by name (it is out of reach
+    # here): the lock takes torch from that index on Linux and from PyPI elsewhere.
+    project = render(tmp_path / "project", lock=False, ml_framework="pytorch", image_flavor="cuda")
+    redirect = ["--index", "pytorch-cu128=https://pypi.org/simple"]
+    run([uv(), "lock", "--quiet", *redirect], cwd=project, env=project_env())
+
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    [ours] = [p for p in lock["package"] if p["name"] == "ml-project"]
+    torch = {r.get("marker"): r for r in ours["metadata"]["requires-dist"] if r["name"] == "torch"}
+    assert torch["sys_platform == 'linux'"]["index"] == "https://pypi.org/simple"
+    assert "index" not in torch["sys_platform != 'linux'"]
 
 
 @pytest.mark.timing

@@ -173,7 +173,7 @@ def test_switching_flavor_rewrites_docker_and_ci_and_keeps_the_code(template_rep
     assert "FROM nvidia/cuda:12.8.1-base-ubuntu24.04" in dockerfile
     assert "COPY --from=uv /uv /uvx /bin/" in dockerfile
     assert "Hosted runners have no GPU" in (project / ".github/workflows/ci.yml").read_text()
-    assert "driver: nvidia" in (project / "compose.yaml").read_text()
+    assert "driver: nvidia" in (project / "compose.gpu.yaml").read_text()
     assert (project / PKG / "data.py").read_text().endswith(USER_FUNCTION)
     assert conflict_files(project) == []
 

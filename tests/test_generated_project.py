@@ -105,6 +105,28 @@ def test_the_lock_matches_pyproject(renders):
     )
 
 
+@pytest.mark.parametrize("tracking", ["mlflow", "none"])
+def test_with_mlflow_the_image_has_an_s3_client_and_the_readme_names_its_variables(
+    renders, tracking
+):
+    # mlflow-skinny has no S3 client: without boto3 a model cannot reach an S3 artifact store.
+    # The project's own tests/test_tracking.py signs an upload for an S3-compatible endpoint.
+    project = renders.get(tracking=tracking)
+    packages = {p["name"] for p in tomllib.loads((project / "uv.lock").read_text())["package"]}
+    readme = (project / "README.md").read_text()
+    variables = [
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "MLFLOW_S3_IGNORE_TLS",
+    ]
+
+    assert ("boto3" in packages) == (tracking == "mlflow")
+    assert all((f"`{name}`" in readme) == (tracking == "mlflow") for name in variables)
+    assert ("https://s3.gra.io.cloud.ovh.net" in readme) == (tracking == "mlflow")
+
+
 @pytest.mark.parametrize(
     ("answers", "index", "url_suffix"),
     [

@@ -29,6 +29,9 @@ from docker_cli import docker, ensure_base_images
 
 DOCS = subjects.REPO / "docs"
 RESULTS = subjects.REPO / "build" / "bench-results.json"  # kept: --reuse skips measured subjects
+# Published sizes of NVIDIA's base and runtime images and of PyTorch's CUDA wheels (not measured:
+# the stand-ins hide them), appended to every report.
+CUDA_SIZES = Path(__file__).resolve().parent.parent / "docs" / "cuda-base-sizes.md"
 READING = """Reading the results: "serve ready" is the time from `docker run` until `GET /ready`
 answers 200, with a trained model bind-mounted as OUTPUT_DIR, or with none (serve then trains a
 first model). Our images compile the dependencies' bytecode at build time so that no start pays
@@ -121,7 +124,7 @@ def main() -> int:
         f"`uv run bench/run.py --runs {args.runs}`, {runs}, on {machine()}.\n"
         "Baselines and their adaptations: `bench/baselines/`. Base images: local stand-ins\n"
         "where no registry answers (see README, Testing offline).\n\n"
-        "![chart](benchmark.png)\n\n" + text + "\n\n" + READING + "\n"
+        "![chart](benchmark.png)\n\n" + text + "\n\n" + READING + "\n\n" + CUDA_SIZES.read_text()
     )
     report.chart(chosen, DOCS / "benchmark.png")
     return 0

@@ -57,6 +57,7 @@ DOCKER_TESTS_ELSEWHERE = {
     "tests/test_answers.py::test_docker_reads_the_labels_back_exactly",
     "tests/test_devcontainer.py::"
     "test_the_dev_stage_builds_and_runs_the_projects_checks_as_the_production_uid",
+    "tests/test_devcontainer.py::test_the_dev_container_writes_a_workspace_the_host_user_owns",
 }
 
 

@@ -30,7 +30,7 @@ FLAVORS = ["uv", "cuda", "relocated-home"]
 IMAGE_VARIANTS = {
     "uv": {"image_flavor": "uv"},
     "cuda": {"image_flavor": "cuda"},
-    "relocated-home": {"image_flavor": "relocated-home"},  # on the CUDA runtime, the default
+    "relocated-home": {"image_flavor": "relocated-home", "relocated_home_base": "cuda"},
     "relocated-home-uv": {"image_flavor": "relocated-home", "relocated_home_base": "uv"},
 }
 FRAMEWORKS = ["scikit-learn", "pytorch", "none"]
@@ -38,10 +38,13 @@ CI_SERVICES = ["github", "gitlab", "none"]
 
 
 def on_cuda(answers: dict[str, str]) -> bool:
-    """Whether these answers build the image on NVIDIA's CUDA runtime (copier.yml's cuda_base)."""
+    """Whether these answers build the image on NVIDIA's CUDA image (copier.yml's cuda_base).
+    relocated-home's base defaults to CUDA only with PyTorch, the framework that uses the GPU."""
     flavor = answers.get("image_flavor", "uv")
+    gpu_framework = answers.get("ml_framework", "scikit-learn") == "pytorch"
+    default_base = "cuda" if gpu_framework else "uv"
     return flavor == "cuda" or (
-        flavor == "relocated-home" and answers.get("relocated_home_base", "cuda") == "cuda"
+        flavor == "relocated-home" and answers.get("relocated_home_base", default_base) == "cuda"
     )
 
 

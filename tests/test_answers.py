@@ -4,6 +4,7 @@ import ast
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from contextlib import contextmanager
 
@@ -76,8 +77,8 @@ def test_a_tracking_module_name_is_free_without_tracking(tmp_path):
             "imageflavor=cuda",
             "--data imageflavor is not a question of this template: did you mean image_flavor? "
             "valid keys are project_name, package_name, description, author_name, "
-            "author_email, python_version, image_flavor, relocated_home_base, cuda_version, "
-            "ubuntu_version, ml_framework, tracking, ci",
+            "author_email, python_version, ml_framework, image_flavor, relocated_home_base, "
+            "cuda_version, ubuntu_version, tracking, ci",
         ),
         ("uv_version=0.1.0", "--data uv_version is not a question of this template"),
         ("_subdirectory=.", "--data _subdirectory is not a question of this template"),
@@ -241,3 +242,86 @@ def test_docker_reads_the_labels_back_exactly(engine, tmp_path):
     assert found[prefix + "title"] == answers["project_name"]
     assert found[prefix + "description"] == answers["description"]
     assert found[prefix + "authors"] == f"{answers['author_name']} <{answers['author_email']}>"
+
+
+@pytest.mark.parametrize(
+    ("answers", "advice"),
+    [
+        ({"image_flavor": "cuda"}, "--data image_flavor=uv"),
+        ({"image_flavor": "cuda", "ml_framework": "none"}, "--data image_flavor=uv"),
+        (
+            {"image_flavor": "relocated-home", "relocated_home_base": "cuda"},
+            "--data relocated_home_base=uv",
+        ),
+        ({"image_flavor": "cuda", "ml_framework": "pytorch"}, None),
+        ({"image_flavor": "uv"}, None),
+    ],
+    ids=["cuda-sklearn", "cuda-none", "relocated-cuda-sklearn", "cuda-pytorch", "uv"],
+)
+def test_the_closing_message_says_when_a_cuda_base_serves_a_framework_without_gpu(
+    tmp_path, capfd, answers, advice
+):
+    import copier
+
+    copier.run_copy(
+        str(REPO),
+        tmp_path / "p",
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        skip_tasks=True,
+        vcs_ref="HEAD",
+    )
+
+    message = " ".join(capfd.readouterr().err.split())
+    assert ("never uses the GPU" in message) == (advice is not None), message
+    if advice:
+        assert f"ml_framework={answers.get('ml_framework', 'scikit-learn')}" in message
+        assert advice in message
+
+
+def template_checkout(destination, origin: str | None):
+    """A checkout of this template (its working tree, committed), with `origin` or without."""
+    import shutil
+
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache")
+    shutil.copytree(REPO, destination, ignore=ignore)
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    run([*git, "init", "-q", "-b", "main"], cwd=destination)
+    run([*git, "add", "-A"], cwd=destination)
+    run([*git, "commit", "-q", "-m", "template"], cwd=destination)
+    if origin:
+        run([*git, "remote", "add", "origin", origin], cwd=destination)
+    return destination
+
+
+@pytest.mark.parametrize(
+    ("origin", "recorded"),
+    [
+        (
+            "https://bot:s3cret@example.com/team/copier-uv-mlops.git",
+            "https://example.com/team/copier-uv-mlops.git",
+        ),
+        ("git@example.com:team/copier-uv-mlops.git", "git@example.com:team/copier-uv-mlops.git"),
+        (None, None),
+    ],
+    ids=["https-with-credentials", "ssh", "no-origin"],
+)
+def test_the_quick_start_records_where_the_template_is_published(tmp_path, origin, recorded):
+    # `copier update`, `copier check-update` and the generated CI's template jobs read _src_path:
+    # the checkout's origin, never credentials; without one, the output says what to set.
+    checkout = template_checkout(tmp_path / "copier-uv-mlops", origin)
+    project = tmp_path / "project"
+
+    result = run(
+        [sys.executable, str(checkout / "scripts" / "new-project"), str(project)], cwd=tmp_path
+    )
+
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    if recorded:
+        assert answers["_src_path"] == recorded
+        assert recorded in result.stdout and "s3cret" not in result.stdout
+    else:
+        assert answers["_src_path"] == str(checkout)
+        assert "no `origin` remote" in result.stdout and "set _src_path" in result.stdout
+    assert "s3cret" not in (project / ".copier-answers.yml").read_text()

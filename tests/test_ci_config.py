@@ -3,6 +3,7 @@ when the project drifts behind the template, proposing template updates as one p
 request, and publishing multi-platform images with an SBOM, provenance and a signature."""
 
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -477,3 +478,53 @@ def test_the_templates_own_workflow_runs_ci_run_and_is_clean():
     assert spec["jobs"]["ci-run"]["steps"][-1]["run"].endswith("bash .ci/run")
     run([tool("actionlint"), ".github/workflows/ci.yml"], cwd=REPO)
     assert "No findings" in run([tool("zizmor"), "--offline", ".github"], cwd=REPO).stdout
+
+
+# Every image records its commit: build argument GIT_COMMIT (training runs read it) and the OCI
+# revision label (the Dockerfile sets it from the same argument).
+
+
+def test_the_dockerfile_labels_the_image_with_the_commit_it_is_given(github):
+    dockerfile = (github / "Dockerfile").read_text()
+    runtime = dockerfile.split("\n# The image that runs")[1]
+    argument = runtime.index('ARG GIT_COMMIT=""')
+    assert runtime.index("LABEL org.opencontainers.image.revision=$GIT_COMMIT") > argument
+    assert runtime.index("ENV GIT_COMMIT=$GIT_COMMIT") > argument
+
+
+def test_every_image_the_ci_and_compose_build_records_its_commit(github, gitlab):
+    for name in (CI, RELEASE):
+        builds = [s for s in steps(load(github / name)) if "build-push-action" in s.get("uses", "")]
+        assert builds, name
+        for build in builds:
+            assert build["with"]["build-args"] == "GIT_COMMIT=${{ github.sha }}", name
+    script = [
+        line
+        for job in load(gitlab / ".gitlab-ci.yml").values()
+        if isinstance(job, dict)
+        for line in job.get("script", [])
+        if re.match(r"docker (buildx )?build ", line)
+    ]
+    assert len(script) == 2  # build-image, publish
+    for line in script:
+        assert '--build-arg GIT_COMMIT="$CI_COMMIT_SHA"' in line, line
+    compose = load(github / "compose.yaml")
+    built = [service for service in compose["services"].values() if "build" in service]
+    assert built
+    for service in built:
+        assert service["build"]["args"] == {"GIT_COMMIT": "${GIT_COMMIT:-}"}
+
+
+def test_gitlab_publishes_the_version_tag_the_deploy_files_name(gitlab_uv, tmp_path):
+    # Tag v0.1.0 publishes :0.1.0, as GitHub's metadata-action does (`{{version}}`) and as the
+    # Kubernetes manifests and deploy/ovhcloud.sh ask for.
+    publish = load(gitlab_uv / ".gitlab-ci.yml")["publish"]
+    [naming] = [line for line in publish["script"] if line.startswith("IMAGE=")]
+    env = {**os.environ, "CI_REGISTRY_IMAGE": "registry.example.com/g/p", "CI_COMMIT_TAG": "v0.1.0"}
+
+    result = bash(f'{naming}\necho "$IMAGE"', gitlab_uv, env)
+
+    kustomization = load(gitlab_uv / "deploy/kubernetes/kustomization.yaml")
+    [image] = kustomization["images"]
+    assert result.stdout.strip() == f"registry.example.com/g/p:{image['newTag']}"
+    assert "${IMAGE_TAG:-" + image["newTag"] + "}" in (gitlab_uv / "deploy/ovhcloud.sh").read_text()

@@ -52,7 +52,9 @@ def fleet(tmp_path_factory) -> Path:
     conflicting = generate(template, root / CONFLICTING, NEW, lock=False, tracking="none")
     team_line = V0_2_0_LINE.replace("timeout=3", "timeout=10")
     commit_edit(conflicting, HEALTHCHECK, lambda text: text.replace(V0_2_0_LINE, team_line))
-    generate(template, root / OLDEST, OLD, lock=False, image_flavor="relocated-home", ci="gitlab")
+    # relocated-home on the CUDA base, asked for (scikit-learn alone would get the uv base).
+    oldest = {"image_flavor": "relocated-home", "relocated_home_base": "cuda", "ci": "gitlab"}
+    generate(template, root / OLDEST, OLD, lock=False, **oldest)
     (root / NOT_A_PROJECT).mkdir()
     (root / NOT_A_PROJECT / "README.md").write_text("Not made from the template.\n")
     return root

@@ -105,6 +105,28 @@ def test_the_lock_matches_pyproject(renders):
     )
 
 
+@pytest.mark.parametrize("tracking", ["mlflow", "none"])
+def test_with_mlflow_the_image_has_an_s3_client_and_the_readme_names_its_variables(
+    renders, tracking
+):
+    # mlflow-skinny has no S3 client: without boto3 a model cannot reach an S3 artifact store.
+    # The project's own tests/test_tracking.py signs an upload for an S3-compatible endpoint.
+    project = renders.get(tracking=tracking)
+    packages = {p["name"] for p in tomllib.loads((project / "uv.lock").read_text())["package"]}
+    readme = (project / "README.md").read_text()
+    variables = [
+        "MLFLOW_S3_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "MLFLOW_S3_IGNORE_TLS",
+    ]
+
+    assert ("boto3" in packages) == (tracking == "mlflow")
+    assert all((f"`{name}`" in readme) == (tracking == "mlflow") for name in variables)
+    assert ("https://s3.gra.io.cloud.ovh.net" in readme) == (tracking == "mlflow")
+
+
 @pytest.mark.parametrize(
     ("answers", "index", "url_suffix"),
     [
@@ -125,7 +147,9 @@ def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, 
     project = renders.get(ml_framework="pytorch", **answers)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
 
-    assert pyproject["tool"]["uv"]["sources"]["torch"] == [{"index": index}]
+    # Linux only (uv's PyTorch guide): macOS and Windows lock and sync PyPI's torch.
+    linux = "sys_platform == 'linux'"
+    assert pyproject["tool"]["uv"]["sources"]["torch"] == [{"index": index, "marker": linux}]
     [entry] = pyproject["tool"]["uv"]["index"]
     assert entry["name"] == index
     assert entry["url"].startswith("https://download.pytorch.org") and entry["url"].endswith(
@@ -135,6 +159,20 @@ def test_pytorch_comes_from_the_index_that_matches_the_flavor(renders, answers, 
     # The lock resolved (offline, torch from the default index: see helpers.lock_project).
     lock = tomllib.loads((project / "uv.lock").read_text())
     assert "torch" in {p["name"] for p in lock["package"]}
+
+
+def test_pytorchs_index_serves_linux_and_pypi_every_other_platform(tmp_path):
+    # Locked with the sources, PyTorch's index redirected to PyPI by name (it is out of reach
+    # here): the lock takes torch from that index on Linux and from PyPI elsewhere.
+    project = render(tmp_path / "project", lock=False, ml_framework="pytorch", image_flavor="cuda")
+    redirect = ["--index", "pytorch-cu128=https://pypi.org/simple"]
+    run([uv(), "lock", "--quiet", *redirect], cwd=project, env=project_env())
+
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    [ours] = [p for p in lock["package"] if p["name"] == "ml-project"]
+    torch = {r.get("marker"): r for r in ours["metadata"]["requires-dist"] if r["name"] == "torch"}
+    assert torch["sys_platform == 'linux'"]["index"] == "https://pypi.org/simple"
+    assert "index" not in torch["sys_platform != 'linux'"]
 
 
 @pytest.mark.timing

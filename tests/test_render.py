@@ -131,7 +131,12 @@ VARIANTS = [
     {"image_flavor": "cuda", "cuda_version": "13.0.2", "ubuntu_version": "22.04"},
     {"image_flavor": "cuda", "cuda_version": "12.6.3", "python_version": "3.12"},
     {"image_flavor": "relocated-home", "relocated_home_base": "uv", "ml_framework": "pytorch"},
-    {"image_flavor": "relocated-home", "cuda_version": "13.0.2", "ubuntu_version": "22.04"},
+    {
+        "image_flavor": "relocated-home",
+        "ml_framework": "pytorch",
+        "cuda_version": "13.0.2",
+        "ubuntu_version": "22.04",
+    },
 ]
 
 
@@ -150,6 +155,7 @@ def test_renders_exactly_the_expected_files(variant):
     expected |= CI_FILES[answers.get("ci", "github")]
     expected |= TRACKING_FILES[answers.get("tracking", "mlflow")]
     expected |= FRAMEWORK_FILES[answers.get("ml_framework", "scikit-learn")]
+    expected |= {"compose.gpu.yaml"} if on_cuda(answers) else set()
     if answers.get("ml_framework") == "pytorch" and on_cuda(answers):
         expected.add("deploy/kubernetes/serve-gpu/kustomization.yaml")  # GPU serving, opt-in
 
@@ -182,7 +188,7 @@ def test_dockerfile_pins_its_images_and_names_no_syntax_frontend(variant):
     if on_cuda(answers):
         assert "COPY --from=uv /uv /uvx /bin/" in builder
         assert re.findall(r"^FROM (\S+)", runtime, flags=re.M) == [
-            f"nvidia/cuda:{answers.get('cuda_version', '12.8.1')}-runtime-ubuntu"
+            f"nvidia/cuda:{answers.get('cuda_version', '12.8.1')}-base-ubuntu"
             f"{answers.get('ubuntu_version', '24.04')}"
         ]
     else:
@@ -215,12 +221,28 @@ def test_yaml_files_parse(variant):
             assert yaml.safe_load((project / name).read_text()) is not None, name
 
 
-def test_compose_file_validates_against_the_compose_spec(variant):
+def test_compose_files_validate_against_the_compose_spec(variant):
     # Against the compose-spec schema that check-jsonschema vendors: CI machines have no compose
     # plugin to run `docker compose config`.
     _, project = variant
-    schema = ["--builtin-schema", "vendor.compose-spec", "compose.yaml"]
-    run([tool("check-jsonschema"), *schema], cwd=project)
+    files = sorted(name for name in project_files(project) if name.startswith("compose."))
+    run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *files], cwd=project)
+
+
+def test_plain_compose_reserves_no_gpu_and_the_gpu_file_gives_every_image_service_one(variant):
+    # `docker compose up` must run on hosts without NVIDIA's toolkit; compose.gpu.yaml (CUDA
+    # bases only) reserves GPUs for every service that runs the project's image.
+    answers, project = variant
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    assert "driver: nvidia" not in (project / "compose.yaml").read_text()
+    if not on_cuda(answers):
+        return
+    gpu = yaml.safe_load((project / "compose.gpu.yaml").read_text())
+    ours = {name for name, s in compose["services"].items() if s["image"] == "ml-project:latest"}
+    assert set(gpu["services"]) == ours
+    for service in gpu["services"].values():
+        [device] = service["deploy"]["resources"]["reservations"]["devices"]
+        assert device == {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
 
 
 def test_answers_file_records_every_question(variant):

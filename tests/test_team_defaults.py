@@ -95,7 +95,7 @@ def test_the_example_copier_settings_defaults_apply(user_settings, tmp_path, run
 
     defaults = as_answers(yaml.safe_load(SETTINGS_FILE.read_text())["defaults"])
     assert answers_of(project) | defaults == answers_of(project)
-    assert "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04" in (project / "Dockerfile").read_text()
+    assert "FROM nvidia/cuda:12.8.1-base-ubuntu24.04" in (project / "Dockerfile").read_text()
 
 
 @pytest.mark.parametrize("runner", ["copier", "new-project"])

@@ -170,10 +170,10 @@ def test_switching_flavor_rewrites_docker_and_ci_and_keeps_the_code(template_rep
     update(project, image_flavor="cuda")
 
     dockerfile = (project / "Dockerfile").read_text()
-    assert "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04" in dockerfile
+    assert "FROM nvidia/cuda:12.8.1-base-ubuntu24.04" in dockerfile
     assert "COPY --from=uv /uv /uvx /bin/" in dockerfile
     assert "Hosted runners have no GPU" in (project / ".github/workflows/ci.yml").read_text()
-    assert "driver: nvidia" in (project / "compose.yaml").read_text()
+    assert "driver: nvidia" in (project / "compose.gpu.yaml").read_text()
     assert (project / PKG / "data.py").read_text().endswith(USER_FUNCTION)
     assert conflict_files(project) == []
 
@@ -589,13 +589,27 @@ def test_an_update_moves_relocated_home_to_cuda_when_asked(base_question_repo, t
     update(project, NEW, relocated_home_base="cuda")
 
     dockerfile = (project / "Dockerfile").read_text()
-    assert "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04" in dockerfile
+    assert "FROM nvidia/cuda:12.8.1-base-ubuntu24.04" in dockerfile
     assert "USER 42420:42420" in dockerfile and "WORKDIR /workspace" in dockerfile
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert (answers["relocated_home_base"], answers["cuda_version"]) == ("cuda", "12.8.1")
     assert conflict_files(project) == []
 
 
-def test_a_new_relocated_home_project_is_built_on_cuda(base_question_repo, tmp_path):
-    project = generate(base_question_repo, tmp_path / "ovh", NEW, image_flavor="relocated-home")
-    assert "FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04" in (project / "Dockerfile").read_text()
+@pytest.mark.parametrize(("framework", "base"), [("pytorch", "cuda"), ("scikit-learn", "uv")])
+def test_a_new_relocated_home_project_is_built_on_cuda_only_for_pytorch(
+    base_question_repo, tmp_path, framework, base
+):
+    # Only PyTorch uses the GPU: scikit-learn (and none) get the CPU image by default.
+    project = generate(
+        base_question_repo,
+        tmp_path / "ovh",
+        NEW,
+        lock=False,
+        image_flavor="relocated-home",
+        ml_framework=framework,
+    )
+    dockerfile = (project / "Dockerfile").read_text()
+    assert ("FROM nvidia/cuda:12.8.1-base-ubuntu24.04" in dockerfile) == (base == "cuda")
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["relocated_home_base"] == base

@@ -53,7 +53,14 @@ HOME = {"uv": "/home/app", "cuda": "/home/app", "relocated-home": "/workspace"}
 IMAGE = "ml-project:0.1.0"
 MLFLOW_IMAGE = f"ghcr.io/mlflow/mlflow:v{derived('mlflow_version')}"
 # The settings that both tracking choices have, and those of MLflow only.
-SETTINGS_KEYS = {"DATA_PATH", "LABEL_COLUMN", "EPOCHS", "MODEL_POLL_SECONDS", "PROMOTE_MIN_SCORE"}
+SETTINGS_KEYS = {
+    "DATA_PATH",
+    "LABEL_COLUMN",
+    "IGNORE_COLUMNS",
+    "EPOCHS",
+    "MODEL_POLL_SECONDS",
+    "PROMOTE_MIN_SCORE",
+}
 MLFLOW_KEYS = {
     "MLFLOW_TRACKING_URI",
     "MODEL_NAME",
@@ -483,6 +490,8 @@ def test_without_mlflow_serving_follows_the_shared_registry_over_http(variant):
     [container] = deployment["spec"]["template"]["spec"]["containers"]
 
     assert container["args"] == ["share-registry"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     # Serving reaches it by the Service's name, the settings' REGISTRY_URL ...
@@ -532,6 +541,10 @@ def test_without_mlflow_the_pods_of_the_readwriteonce_claim_run_on_one_node(vari
 
 def test_gpus_are_asked_for_exactly_where_the_image_is_cuda(variant):
     answers, project = variant
+    serving = manifests(project / DEPLOY)["serve-deployment.yaml"]["spec"]["template"]["spec"]
+    # NVIDIA's images make every GPU visible to a pod that asked for none: serving hides them.
+    hidden = {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}
+    assert (hidden in serving["containers"][0].get("env", [])) == on_cuda(answers)
     for name, pod in pods(project).items():
         limits = pod["containers"][0]["resources"]["limits"]
         # Only training by default: GPU serving is the opt-in serve-gpu Component (PyTorch).
@@ -735,6 +748,9 @@ def test_pytorch_on_cuda_serves_on_gpus_with_an_opt_in_component(variant, tmp_pa
     pod = one(resources, "Deployment")["spec"]["template"]["spec"]
 
     assert "nvidia.com/gpu" not in default["containers"][0]["resources"]["limits"]
+    hidden = {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}
+    assert hidden in default["containers"][0]["env"]
+    assert hidden not in pod["containers"][0].get("env", [])
     limits = pod["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == 1 and limits["memory"] and limits["cpu"]
     gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

@@ -55,7 +55,10 @@ def answers(draw) -> dict[str, str]:
 @given(answers())
 def test_any_one_line_free_text_renders_a_project_its_parsers_accept(answers):
     with tempfile.TemporaryDirectory() as tmp:
-        project = render(Path(tmp) / "p", lock=False, ml_framework="none", **answers)
+        # The fewest dependencies to lock (no ML library, no MLflow): free text is the subject.
+        project = render(
+            Path(tmp) / "p", lock=False, ml_framework="none", tracking="none", **answers
+        )
         files = project_files(project)
 
         for name in files:

@@ -1,8 +1,18 @@
 """Training data: the user's CSV or Parquet file (DATA_PATH), else a demo set made on the fly."""
 
+from __future__ import annotations  # Settings: config.py is imported for type checking only
+
+import hashlib
+import logging
 import random
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 N_FEATURES = 4
 N_CLASSES = 3
@@ -11,6 +21,13 @@ N_CLASSES = 3
 _CENTRES = [(0.0, 0.0, 0.0, 0.0), (3.0, 3.0, 0.0, 1.0), (0.0, 3.0, 3.0, -1.0)]
 
 Rows = list[list[float]]
+
+# The held-out share of the rows, and the seed that picks them (recorded with every run).
+TEST_FRACTION = 0.25
+SPLIT_SEED = 0
+
+
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -43,8 +60,17 @@ def demo_dataset(n_samples: int) -> Dataset:
     return Dataset(features, labels, names, source=f"demo blobs ({n_samples} rows, seed 0)")
 
 
-def read_dataset(path: Path, label_column: str) -> Dataset:
-    """Numeric feature columns plus an integer label column (class ids 0, 1, 2...)."""
+def load_training_data(settings: Settings) -> Dataset:
+    """DATA_PATH's rows, else the demo set."""
+    if settings.data_path is not None:
+        return read_dataset(settings.data_path, settings.label_column, settings.ignored_columns)
+    return demo_dataset(settings.train_samples)
+
+
+def read_dataset(path: Path, label_column: str, ignored: Sequence[str] = ()) -> Dataset:
+    """Numeric feature columns plus an integer label column (class ids 0, 1, 2...). The columns
+    `ignored` (IGNORE_COLUMNS) are dropped, and so is pandas' unnamed index column ("Unnamed:
+    0", written by `to_csv` without index=False): neither is a feature that serving has."""
     # Only training on user data needs pandas.
     import fastparquet
     import pandas as pd
@@ -61,12 +87,30 @@ def read_dataset(path: Path, label_column: str) -> Dataset:
     except Exception as error:  # parsers raise many kinds of error on a malformed file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"DATA_PATH={path}: cannot be read ({reason}): check the file") from None
+    if suffix == ".csv" and frame.shape[1] == 1 and ";" in str(frame.columns[0]):
+        raise DataError(
+            f"DATA_PATH={path}: one column, whose name holds ';': the file looks"
+            " semicolon-separated: save it with commas between the values"
+        )
     if label_column not in frame.columns:
         raise DataError(
             f"DATA_PATH={path}: no column {label_column!r} (columns: {', '.join(map(str, frame))}):"
             " set LABEL_COLUMN to the label column's name"
         )
-    features = frame.drop(columns=[label_column])
+    unknown = [name for name in ignored if name not in frame.columns]
+    if unknown:
+        raise DataError(
+            f"IGNORE_COLUMNS: no column {', '.join(map(repr, unknown))} in DATA_PATH={path}"
+            f" (columns: {', '.join(map(str, frame))}): name columns of the file, or unset it"
+        )
+    if label_column in ignored:
+        raise DataError(
+            f"IGNORE_COLUMNS names the label column {label_column!r}: remove it from IGNORE_COLUMNS"
+        )
+    unnamed = [str(name) for name in frame.columns if re.fullmatch(r"Unnamed: \d+", str(name))]
+    if unnamed:
+        log.info("Ignoring %s: pandas' name for a column without a header.", ", ".join(unnamed))
+    features = frame.drop(columns=[label_column, *ignored, *unnamed])
     labels = frame[label_column]
     if len(frame) < 10 or features.shape[1] == 0:
         raise DataError(f"DATA_PATH={path}: needs at least 10 rows and one feature column")
@@ -98,14 +142,52 @@ def read_dataset(path: Path, label_column: str) -> Dataset:
     )
 
 
+@dataclass(frozen=True)
+class Split:
+    train_x: Rows
+    train_y: list[int]
+    test_x: Rows
+    test_y: list[int]
+    description: dict[str, object]  # how the rows were split, recorded with the run
+
+
+def _rank(seed: int, label: int, row: list[float]) -> bytes:
+    return hashlib.blake2b(f"{seed}|{label}|{row!r}".encode(), digest_size=8).digest()
+
+
 def train_test_split(
-    features: Rows, labels: list[int], test_fraction: float = 0.25
-) -> tuple[Rows, list[int], Rows, list[int]]:
-    """Deterministic split: every fourth row (by default) is held out, whatever the order."""
-    every = round(1 / test_fraction)
-    train_x, train_y, test_x, test_y = [], [], [], []
-    for index, (row, label) in enumerate(zip(features, labels, strict=True)):
-        held_out = index % every == every - 1
-        (test_x if held_out else train_x).append(row)
-        (test_y if held_out else train_y).append(label)
-    return train_x, train_y, test_x, test_y
+    features: Rows, labels: list[int], test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
+) -> Split:
+    """A seeded split, stratified by class, that depends on the rows and not on their order:
+    within each class the rows are ranked by a hash of the seed and the row, and the first
+    quarter (by default) is held out. So a file sorted by label or by time is split like a
+    shuffled one; the same data and seed give the same rows; and a row keeps its side when rows
+    are added, so the gate scores the champion on rows that it, too, was (mostly) not trained
+    on. A class of one row stays in training: it cannot be evaluated."""
+    rows_of: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        rows_of.setdefault(label, []).append(index)
+    held_out: set[int] = set()
+    for label in sorted(rows_of):
+        indices = sorted(rows_of[label], key=lambda i: _rank(seed, label, features[i]))
+        count = min(max(round(len(indices) * test_fraction), 1), len(indices) - 1)
+        held_out.update(indices[:count])
+    if not held_out:
+        raise DataError(
+            "every class has a single row, so none can be held out to measure accuracy:"
+            " give at least two rows of some class"
+        )
+    train = [i for i in range(len(labels)) if i not in held_out]
+    test = sorted(held_out)
+    description = {
+        "split": "stratified by class, rows ranked by a seeded hash",
+        "split_seed": seed,
+        "test_fraction": test_fraction,
+    }
+    return Split(
+        train_x=[features[i] for i in train],
+        train_y=[labels[i] for i in train],
+        test_x=[features[i] for i in test],
+        test_y=[labels[i] for i in test],
+        description=description,
+    )

@@ -175,15 +175,18 @@ def test_pytorchs_index_serves_linux_and_pypi_every_other_platform(tmp_path):
     assert "index" not in torch["sys_platform != 'linux'"]
 
 
-# The server's stop and port handling, the same code whatever the model (model.py is the only
-# framework file the server imports): the defaults suite runs them; the PyTorch one skips them,
-# for CI's time (about 26 s).
+# The server's stop and port handling, and the tracking server's retries and store creation: the
+# same code whatever the model (model.py is the only framework file they reach). The defaults
+# suite runs them; the PyTorch one skips them, for CI's time (about a minute).
 SAME_FOR_EVERY_MODEL = [
-    f"--deselect=tests/test_serving.py::{name}"
+    f"--deselect=tests/{name}"
     for name in (
-        "test_sigterm_under_keep_alive_load_loses_no_request",
-        "test_sigterm_drains_requests_in_flight_then_exits_0",
-        "test_a_busy_port_is_one_line_error_not_a_traceback",
+        "test_serving.py::test_sigterm_under_keep_alive_load_loses_no_request",
+        "test_serving.py::test_sigterm_drains_requests_in_flight_then_exits_0",
+        "test_serving.py::test_a_busy_port_is_one_line_error_not_a_traceback",
+        "test_tracking.py::test_two_runs_starting_on_a_fresh_output_dir_both_succeed",
+        "test_tracking.py::test_an_unreachable_tracking_server_is_one_error_line_and_exit_75",
+        "test_tracking.py::test_an_unreachable_tracking_server_is_retried_for_tracking_retry_seconds",
     )
 ]
 

@@ -46,7 +46,7 @@ def answers(draw) -> dict[str, str]:
 
 
 @settings(
-    max_examples=25,  # a bounded run in the normal suite; each example renders and locks
+    max_examples=12,  # a bounded run in the normal suite; each example renders and locks
     deadline=None,
     derandomize=True,  # the same examples on every run, so CI is reproducible
     database=None,

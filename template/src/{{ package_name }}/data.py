@@ -2,14 +2,17 @@
 
 from __future__ import annotations  # Settings: config.py is imported for type checking only
 
-import hashlib
 import logging
-import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .contract import ContractError, check_labels
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -18,9 +21,7 @@ N_FEATURES = 4
 N_CLASSES = 3
 
 # One centre per class, far enough apart that a good model scores well above chance.
-_CENTRES = [(0.0, 0.0, 0.0, 0.0), (3.0, 3.0, 0.0, 1.0), (0.0, 3.0, 3.0, -1.0)]
-
-Rows = list[list[float]]
+_CENTRES = np.array([(0.0, 0.0, 0.0, 0.0), (3.0, 3.0, 0.0, 1.0), (0.0, 3.0, 3.0, -1.0)])
 
 # The held-out share of the rows, and the seed that picks them (recorded with every run).
 TEST_FRACTION = 0.25
@@ -36,28 +37,30 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    features: Rows
-    labels: list[int]
-    feature_names: list[str]
+    """Columnar: a table of feature columns by name, and the label column."""
+
+    features: pd.DataFrame
+    labels: pd.Series
     source: str  # where the rows came from, for provenance and the tracking run
 
+    @property
+    def feature_names(self) -> list[str]:
+        return [str(name) for name in self.features.columns]
 
-def make_dataset(n_samples: int = 600, seed: int = 0) -> tuple[Rows, list[int]]:
-    """Gaussian blobs around fixed centres, the same for the same seed."""
-    rng = random.Random(seed)
-    features: Rows = []
-    labels: list[int] = []
-    for index in range(n_samples):
-        label = index % N_CLASSES
-        features.append([rng.gauss(centre, 1.0) for centre in _CENTRES[label]])
-        labels.append(label)
-    return features, labels
+
+def make_dataset(n_samples: int = 600, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Gaussian blobs around fixed centres, the same for the same seed: columns f0..f3, and
+    the label column `label` (classes 0, 1, 2)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_samples) % N_CLASSES
+    values = _CENTRES[labels] + rng.normal(size=(n_samples, N_FEATURES))
+    features = pd.DataFrame(values, columns=[f"f{index}" for index in range(N_FEATURES)])
+    return features, pd.Series(labels, name="label")
 
 
 def demo_dataset(n_samples: int) -> Dataset:
     features, labels = make_dataset(n_samples)
-    names = [f"f{index}" for index in range(N_FEATURES)]
-    return Dataset(features, labels, names, source=f"demo blobs ({n_samples} rows, seed 0)")
+    return Dataset(features, labels, source=f"demo blobs ({n_samples} rows, seed 0)")
 
 
 def load_training_data(settings: Settings) -> Dataset:
@@ -68,12 +71,13 @@ def load_training_data(settings: Settings) -> Dataset:
 
 
 def read_dataset(path: Path, label_column: str, ignored: Sequence[str] = ()) -> Dataset:
-    """Numeric feature columns plus an integer label column (class ids 0, 1, 2...). The columns
-    `ignored` (IGNORE_COLUMNS) are dropped, and so is pandas' unnamed index column ("Unnamed:
-    0", written by `to_csv` without index=False): neither is a feature that serving has."""
-    # Only training on user data needs pandas.
+    """Feature columns of numbers or categories (text), missing cells allowed, and a label
+    column of classes: any strings or numbers ("yes"/"no", 0/1, -1/1). The columns `ignored`
+    (IGNORE_COLUMNS) are dropped, and so is pandas' unnamed index column ("Unnamed: 0", written
+    by `to_csv` without index=False): neither is a feature that serving has."""
+    # fastparquet directly: pandas 3 deprecates its fastparquet engine, and pyarrow, the other
+    # engine, adds about 160 MB to the image.
     import fastparquet
-    import pandas as pd
 
     if not path.is_file():
         raise DataError(f"DATA_PATH={path}: no such file: mount the data and point DATA_PATH at it")
@@ -81,8 +85,6 @@ def read_dataset(path: Path, label_column: str, ignored: Sequence[str] = ()) -> 
     if suffix not in {".csv", ".parquet", ".pq"}:
         raise DataError(f"DATA_PATH={path}: unknown format: give a .csv or .parquet file")
     try:
-        # fastparquet directly: pandas 3 deprecates its fastparquet engine, and pyarrow, the
-        # other engine, adds about 160 MB to the image.
         frame = pd.read_csv(path) if suffix == ".csv" else fastparquet.ParquetFile(path).to_pandas()
     except Exception as error:  # parsers raise many kinds of error on a malformed file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -111,52 +113,40 @@ def read_dataset(path: Path, label_column: str, ignored: Sequence[str] = ()) -> 
     if unnamed:
         log.info("Ignoring %s: pandas' name for a column without a header.", ", ".join(unnamed))
     features = frame.drop(columns=[label_column, *ignored, *unnamed])
+    features.columns = [str(name) for name in features.columns]
     labels = frame[label_column]
     if len(frame) < 10 or features.shape[1] == 0:
         raise DataError(f"DATA_PATH={path}: needs at least 10 rows and one feature column")
-    not_numeric = [str(c) for c in features if not pd.api.types.is_numeric_dtype(features[c])]
-    if not_numeric:
+    empty = [name for name in features if features[name].isna().all()]
+    if empty:
         raise DataError(
-            f"DATA_PATH={path}: columns {', '.join(not_numeric)} are not numeric:"
-            " encode them as numbers or drop them"
+            f"DATA_PATH={path}: columns {', '.join(empty)} have no values: fill them, or add them"
+            " to IGNORE_COLUMNS"
         )
-    if frame.isna().any().any():
-        raise DataError(f"DATA_PATH={path}: some cells are empty: fill or drop those rows")
-    if features.isin([float("inf"), float("-inf")]).any().any():
+    numbers = features.select_dtypes("number")
+    if np.isinf(numbers.to_numpy(dtype=np.float64, na_value=0.0)).any():
         raise DataError(f"DATA_PATH={path}: some values are infinite: fix or drop those rows")
-    if not pd.api.types.is_integer_dtype(labels) or labels.min() < 0:
-        raise DataError(
-            f"DATA_PATH={path}: column {label_column!r} must hold class ids 0, 1, 2...:"
-            " map each class to a whole number"
-        )
-    if labels.nunique() < 2:
-        raise DataError(
-            f"DATA_PATH={path}: column {label_column!r} holds one class only: a classifier needs"
-            " rows of at least two classes"
-        )
-    return Dataset(
-        features=features.astype(float).values.tolist(),
-        labels=[int(label) for label in labels],
-        feature_names=[str(name) for name in features.columns],
-        source=str(path),
-    )
+    try:
+        check_labels(labels)
+    except ContractError as error:
+        raise DataError(f"DATA_PATH={path}: {error}") from None
+    return Dataset(features=features, labels=labels, source=str(path))
 
 
 @dataclass(frozen=True)
 class Split:
-    train_x: Rows
-    train_y: list[int]
-    test_x: Rows
-    test_y: list[int]
+    train: pd.DataFrame
+    train_labels: pd.Series
+    test: pd.DataFrame
+    test_labels: pd.Series
     description: dict[str, object]  # how the rows were split, recorded with the run
 
 
-def _rank(seed: int, label: int, row: list[float]) -> bytes:
-    return hashlib.blake2b(f"{seed}|{label}|{row!r}".encode(), digest_size=8).digest()
-
-
 def train_test_split(
-    features: Rows, labels: list[int], test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
+    features: pd.DataFrame,
+    labels: pd.Series,
+    test_fraction: float = TEST_FRACTION,
+    seed: int = SPLIT_SEED,
 ) -> Split:
     """A seeded split, stratified by class, that depends on the rows and not on their order:
     within each class the rows are ranked by a hash of the seed and the row, and the first
@@ -164,30 +154,33 @@ def train_test_split(
     shuffled one; the same data and seed give the same rows; and a row keeps its side when rows
     are added, so the gate scores the champion on rows that it, too, was (mostly) not trained
     on. A class of one row stays in training: it cannot be evaluated."""
-    rows_of: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        rows_of.setdefault(label, []).append(index)
-    held_out: set[int] = set()
-    for label in sorted(rows_of):
-        indices = sorted(rows_of[label], key=lambda i: _rank(seed, label, features[i]))
-        count = min(max(round(len(indices) * test_fraction), 1), len(indices) - 1)
-        held_out.update(indices[:count])
-    if not held_out:
+    # Vectorised hashes of each row's values and the seed (pandas combines the hashes of the
+    # columns: a column of the seed changes every row's).
+    rows = features.assign(**{"\0label": labels.to_numpy(), "\0seed": seed})
+    ranks = pd.util.hash_pandas_object(rows, index=False)
+    classes = pd.factorize(labels, sort=False)[0]
+    order = np.lexsort((ranks.to_numpy(), classes))  # by class, then by rank within it
+    sizes = np.bincount(classes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    counts = np.minimum(np.maximum(np.round(sizes * test_fraction), 1), sizes - 1).astype(int)
+    held_out = np.zeros(len(labels), dtype=bool)
+    for start, count in zip(starts, counts, strict=True):
+        held_out[order[start : start + count]] = True
+    if not held_out.any():
         raise DataError(
             "every class has a single row, so none can be held out to measure accuracy:"
             " give at least two rows of some class"
         )
-    train = [i for i in range(len(labels)) if i not in held_out]
-    test = sorted(held_out)
     description = {
         "split": "stratified by class, rows ranked by a seeded hash",
         "split_seed": seed,
         "test_fraction": test_fraction,
     }
+    kept = ~held_out
     return Split(
-        train_x=[features[i] for i in train],
-        train_y=[labels[i] for i in train],
-        test_x=[features[i] for i in test],
-        test_y=[labels[i] for i in test],
+        train=features[kept].reset_index(drop=True),
+        train_labels=labels[kept].reset_index(drop=True),
+        test=features[held_out].reset_index(drop=True),
+        test_labels=labels[held_out].reset_index(drop=True),
         description=description,
     )

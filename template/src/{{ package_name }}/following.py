@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from . import model
+from .predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +25,16 @@ class Source(Protocol):
     def current(self) -> str | None:
         """The version to serve now, or None when there is none yet."""
 
-    def load(self, version: str) -> tuple[model.Model, str]:
-        """The model of `version`, and how to name it in responses and logs."""
+    def load(self, version: str) -> tuple[Predictor, str]:
+        """The model of `version` with its contract, and how to name it in responses and
+        logs."""
 
 
 @dataclass(frozen=True)
 class Served:
-    model: model.Model
+    predictor: Predictor
     key: str  # what Source.current() answered
     version: str  # for people: "ml-project version 3 (@champion)", "local version 3 (run ...)"
-    n_features: int
 
 
 def _one_line(error: BaseException) -> str:
@@ -88,7 +88,7 @@ class Follower:
             return
         try:
             fitted, version = self.source.load(key)
-            served = Served(fitted, key, version, model.n_features(fitted))
+            served = Served(fitted, key, version)
         except Exception as error:
             self._unavailable(f"version {key} failed to load: {_one_line(error)}")
             return

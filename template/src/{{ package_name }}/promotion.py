@@ -6,19 +6,17 @@ rollback is promoting an older version)."""
 import logging
 import shutil
 
-from . import model, registry
+import pandas as pd
+
+from . import registry
 from .artifacts import atomic_write
-from .config import MODEL_FILE, Settings
-from .data import Rows
+from .config import Settings
+from .predictor import FILES, Table
 
 log = logging.getLogger(__name__)
 
 
-def accuracy(predictions: list[int], labels: list[int]) -> float:
-    return sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
-
-
-def champion_score(settings: Settings, rows: Rows, labels: list[int]) -> tuple[str, float] | None:
+def champion_score(settings: Settings, rows: Table, labels: pd.Series) -> tuple[str, float] | None:
     """The champion's version and its score on these rows; None when there is no champion, or
     when it cannot score them (trained on other columns): said, and the gate then judges by
     PROMOTE_MIN_SCORE alone."""
@@ -26,7 +24,7 @@ def champion_score(settings: Settings, rows: Rows, labels: list[int]) -> tuple[s
     if current is None:
         return None
     try:
-        predictions = model.predict(registry.load(settings, current), rows)
+        score = registry.load(settings, current).accuracy(rows, labels)
     except Exception as error:
         log.warning(
             "The champion, %s, cannot score this run's held-out rows (%s): the new version"
@@ -35,7 +33,7 @@ def champion_score(settings: Settings, rows: Rows, labels: list[int]) -> tuple[s
             " ".join(str(error).split())[:200],
         )
         return None
-    return current.number, accuracy(predictions, labels)
+    return current.number, score
 
 
 def gate(
@@ -66,11 +64,14 @@ def gate(
 
 def promote(settings: Settings, candidate: registry.Version) -> None:
     registry.promote(settings, candidate)
-    # A copy of the champion's model in OUTPUT_DIR, for people and tools; serve follows the
-    # registry, not this file.
-    run_model = settings.runs_dir / candidate.run_dir / MODEL_FILE
-    if run_model.is_file():
-        atomic_write(settings.model_path, lambda path: shutil.copyfile(run_model, path))
+    # A copy of the champion's model and contract in OUTPUT_DIR, for people and tools; serve
+    # follows the registry, not these files.
+    for name in FILES:
+        source = settings.runs_dir / candidate.run_dir / name
+        if source.is_file():
+            atomic_write(
+                settings.output_dir / name, lambda path, s=source: shutil.copyfile(s, path)
+            )
 
 
 def promote_by_hand(settings: Settings, number: str) -> str:

@@ -1,6 +1,7 @@
 """The generated deploy/kubernetes/: serving (the base, which holds no Job), training
-(train/, and multinode/ for PyTorch), the MLflow server (mlflow/, with tracking=mlflow) or the
-shared registry (registry/, with tracking=none) and the settings Component they share. Every
+(train/, and multinode/ for PyTorch), batch scoring (predict/), the MLflow server (mlflow/,
+with tracking=mlflow) or the shared registry (registry/, with tracking=none) and the settings
+Component they share. Every
 manifest and every build is valid against Kubernetes' schemas, each kustomization lists every
 manifest beside it, the restricted Pod Security Standard holds on every pod, GPUs are asked for
 where the image is CUDA's, and checkov finds nothing.
@@ -32,6 +33,7 @@ from pod_to_docker import env_file
 
 DEPLOY = Path("deploy/kubernetes")
 TRAIN = DEPLOY / "train"
+PREDICT = DEPLOY / "predict"
 MULTINODE = DEPLOY / "multinode"
 MLFLOW = DEPLOY / "mlflow"
 REGISTRY = DEPLOY / "registry"
@@ -107,7 +109,7 @@ def manifests(directory: Path) -> dict[str, dict]:
 
 def kustomizations(project: Path) -> list[Path]:
     """Every directory that `kubectl apply -k` takes (the settings Component is not one)."""
-    found = [project / DEPLOY, project / TRAIN]
+    found = [project / DEPLOY, project / TRAIN, project / PREDICT]
     found += [project / p for p in (MLFLOW, REGISTRY, MULTINODE) if (project / p).is_dir()]
     return found
 
@@ -299,6 +301,32 @@ def test_training_has_its_own_kustomization_with_the_job_and_its_failure_policy(
     assert [v["persistentVolumeClaim"]["claimName"] for v in outputs] == [claim]
 
 
+def test_batch_scoring_is_a_job_of_its_own_that_reads_and_writes_a_claim(variant):
+    answers, project = variant
+    resources = build(project / PREDICT)
+    job = one(resources, "Job")
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+
+    assert kinds(resources) == ["ConfigMap", "Job", "NetworkPolicy", "PersistentVolumeClaim"]
+    assert container["args"] == [
+        "predict",
+        "--input",
+        "/data/input.parquet",
+        "--output",
+        "/data/scored.parquet",
+    ]
+    assert one(resources, "PersistentVolumeClaim")["metadata"]["name"] == "ml-project-batch"
+    # Its settings (the model to score with) are serving's: the same ConfigMap.
+    serving = build(project / DEPLOY)
+    assert one(resources, "ConfigMap")["data"] == one(serving, "ConfigMap")["data"]
+    [fail] = job["spec"]["podFailurePolicy"]["rules"][:1]
+    assert fail["action"] == "FailJob" and fail["onExitCodes"]["values"] == [2]
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
+    hidden = {"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}
+    assert (hidden in container.get("env", [])) == on_cuda(answers)
+
+
 def test_multinode_training_retries_an_unreachable_tracking_server_too(variant):
     answers, project = variant
     if answers["ml_framework"] != "pytorch":
@@ -458,7 +486,12 @@ def test_writable_paths_are_volumes_and_serving_mounts_no_claim(variant):
         expected = {"/tmp"} | ({HOME[flavor]} if home_written else set())
         if name.startswith("multinode/"):
             expected.add("/dev/shm")
-        if not name.startswith("./"):
+        if name.startswith("predict/"):
+            # Batch scoring reads and writes its files on a claim of its own; the model comes
+            # as serving's does.
+            expected.add("/data")
+            assert mounts["/data"]["persistentVolumeClaim"]["claimName"] == "ml-project-batch"
+        elif not name.startswith("./"):
             # Training's OUTPUT_DIR (runs, checkpoints, the registry without MLflow) is a claim
             # that outlives the pod; the shared registry mounts it too (promote runs there).
             expected.add(outputs)
@@ -495,11 +528,17 @@ def test_without_mlflow_serving_follows_the_shared_registry_over_http(variant):
     assert settings(project)["REGISTRY_URL"] == url
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert container["ports"] == [{"name": "http", "containerPort": 8080}]
-    # ... and only serving does.
+    # ... and only serving and batch scoring do.
     [rule] = policy["spec"]["ingress"]
     [source] = rule["from"]
     serving = manifests(project / DEPLOY)["serve-deployment.yaml"]["spec"]["template"]
-    assert source["podSelector"]["matchLabels"].items() <= serving["metadata"]["labels"].items()
+    scoring = manifests(project / PREDICT)["predict-job.yaml"]["spec"]["template"]
+    [expression] = source["podSelector"]["matchExpressions"]
+    for pod in (serving, scoring):
+        labels = pod["metadata"]["labels"]
+        assert source["podSelector"]["matchLabels"].items() <= labels.items()
+        assert labels[expression["key"]] in expression["values"]
+    assert set(expression["values"]) == {"serve", "predict"}
     assert "affinity" not in serving["spec"], "the replicas go to any node"
 
 
@@ -633,8 +672,8 @@ def test_checkov_finds_nothing_in_the_manifests_and_dockerfiles(rendered, tmp_pa
     assert set(summaries) == {"kubernetes", "dockerfile"}, result.stderr[-2000:]
     assert all(summary["parsing_errors"] == 0 for summary in summaries.values()), summaries
     workloads = sum(len(pods(project)) for project in rendered.values())
-    # serve, train, and the MLflow server or the shared registry; multinode with PyTorch.
-    assert workloads == 3 * len(rendered) + sum(
+    # serve, train, predict, and the MLflow server or the shared registry; multinode with PyTorch.
+    assert workloads == 4 * len(rendered) + sum(
         answers["ml_framework"] == "pytorch" for answers in VARIANTS
     )
     assert summaries["kubernetes"]["passed"] > workloads * 20, summaries

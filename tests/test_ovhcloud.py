@@ -239,6 +239,33 @@ def test_promote_is_a_short_job_that_moves_the_champion_of_the_same_registry(var
     assert refused.returncode == 2 and "VERSION='latest'" in refused.stderr
 
 
+def test_predict_is_a_job_that_scores_a_file_of_the_batch_container_beside_it(variant):
+    answers, project = variant
+    tracked = answers.get("tracking", "mlflow") == "mlflow"
+    app_dir = dockerfile_env(project)["OUTPUT_DIR"].rsplit("/", 1)[0]
+
+    local = parse(ovhai(project, "predict month/customers.parquet").stdout)
+    remote = parse(
+        ovhai(project, "predict a.csv", MLFLOW_TRACKING_URI="https://m.example.com").stdout
+    )
+    refused = ovhai(project, "predict ../secrets.csv", check=False)
+
+    assert local[0][:3] == ["ovhai", "job", "run"]
+    assert local[2][-5:] == [
+        "predict",
+        "--input",
+        f"{app_dir}/batch/month/customers.parquet",
+        "--output",
+        f"{app_dir}/batch/month/scored-customers.parquet",
+    ]
+    assert remote[2][-1] == f"{app_dir}/batch/scored-a.csv"
+    assert volumes(local[1])[f"{app_dir}/batch"] == ("ml-project-batch", "BHS", ["rw"])
+    # The champion as the app finds it: in the outputs container unless a server holds it.
+    assert volumes(local[1])[f"{app_dir}/outputs"][2] == ["ro"]
+    assert (f"{app_dir}/outputs" in volumes(remote[1])) == (not tracked)
+    assert refused.returncode == 2 and "FILE='../secrets.csv'" in refused.stderr
+
+
 def test_the_image_runs_as_the_uid_ovhcloud_assigns(variant):
     # OVHcloud runs every image as 42420:42420. The relocated-home image is built for that user;
     # the others make every path written at run time writable by any uid. The script says which.

@@ -34,6 +34,10 @@ COMMON_FILES = {
     "deploy/kubernetes/namespace/kustomization.yaml",
     "deploy/kubernetes/namespace/namespace.yaml",
     "deploy/kubernetes/openshift/kustomization.yaml",
+    "deploy/kubernetes/predict/batch-pvc.yaml",
+    "deploy/kubernetes/predict/kustomization.yaml",
+    "deploy/kubernetes/predict/predict-job.yaml",
+    "deploy/kubernetes/predict/predict-networkpolicy.yaml",
     "deploy/kubernetes/serve-deployment.yaml",
     "deploy/kubernetes/serve-hpa.yaml",
     "deploy/kubernetes/serve-networkpolicy.yaml",
@@ -49,6 +53,7 @@ COMMON_FILES = {
     "pyproject.toml",
     "src/{pkg}/__init__.py",
     "src/{pkg}/artifacts.py",
+    "src/{pkg}/batch.py",
     "src/{pkg}/cli.py",
     "src/{pkg}/config.py",
     "src/{pkg}/contract.py",
@@ -76,7 +81,10 @@ COMMON_FILES = {
     "tests/conftest.py",
     "tests/test_config.py",
     "tests/test_contract.py",
+    "tests/test_api_schema.py",
+    "tests/test_batch.py",
     "tests/test_data.py",
+    "tests/test_model.py",
     "tests/test_server.py",
     "tests/test_serving.py",
     "tests/test_training.py",
@@ -166,6 +174,32 @@ def test_renders_exactly_the_expected_files(variant):
         expected.add("deploy/kubernetes/serve-gpu/kustomization.yaml")  # GPU serving, opt-in
 
     assert project_files(project) == expected
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readmes_table_of_contents_links_to_its_headings(variant):
+    _, project = variant
+    readme = (project / "README.md").read_text()
+    anchors = {github_anchor(h) for h in re.findall(r"^#{2,3} (.+)$", readme, re.MULTILINE)}
+    contents = readme.split("\n## ", 1)[0]
+
+    links = re.findall(r"\]\(#([^)]+)\)", contents)
+    assert len(links) >= 14 and set(links) <= anchors, set(links) - anchors
+    assert "#the-modules" in contents and "#replace-the-model" in contents
+
+
+def test_the_module_map_names_every_module_of_the_package(variant):
+    _, project = variant
+    readme = (project / "README.md").read_text()
+    section = readme.split("\n## The modules\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(\w+\.py)`", section))
+
+    modules = {p.name for p in (project / "src" / "ml_project").glob("*.py")} - {"__init__.py"}
+    assert named == modules
 
 
 def test_generated_python_passes_ruff(variant):

@@ -59,7 +59,8 @@ def update(project: Path, ref: str = NEW, **answers: str) -> None:
 
 
 USER_FUNCTION = (
-    '\n\ndef user_feature(rows: Rows) -> int:\n    """Added by the team."""\n    return len(rows)\n'
+    "\n\ndef user_feature(dataset: Dataset) -> int:\n"
+    '    """Added by the team."""\n    return len(dataset.labels)\n'
 )
 USER_README = "\n## Our team's notes\n\nTrain on the cluster with `make cluster-train`.\n"
 

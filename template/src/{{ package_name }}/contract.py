@@ -146,7 +146,7 @@ class Feature:
 
 
 def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def check_labels(labels: pd.Series) -> list[Label]:

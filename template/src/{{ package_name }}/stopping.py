@@ -3,6 +3,7 @@ rank at the same epoch's end), or, while a finished run is being saved (written,
 promoted), once saving is done, so no model is ever half-saved. No heavy imports: the CLI's
 signal handlers use it."""
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,16 +52,27 @@ def agree_with(agree: Callable[[bool], bool] | None) -> None:
     _agree = agree
 
 
+def _unraisable(unraisable: object) -> None:  # sys.UnraisableHookArgs
+    # A signal that lands while Python runs a callback it cannot raise from (a weakref or
+    # garbage-collection callback, such as importlib's module-lock cleanup) has its stop dropped
+    # there, with "Exception ignored" and a traceback. The stop is not lost: the next epoch's
+    # check() raises it. Anything else is reported as usual.
+    if not isinstance(getattr(unraisable, "exc_value", None), TrainingInterrupted):
+        sys.__unraisablehook__(unraisable)  # type: ignore[arg-type]
+
+
 @contextmanager
 def training() -> Iterator[None]:
     global _trainer
     _trainer = threading.current_thread()
     _idle.clear()
+    previous, sys.unraisablehook = sys.unraisablehook, _unraisable
     try:
         check()
         yield
     finally:
         _idle.set()
+        sys.unraisablehook = previous
 
 
 @contextmanager

@@ -181,7 +181,7 @@ def test_serve_is_an_app_on_the_images_port_probed_on_a_route_of_the_app(variant
     assert options["--default-http-port"] == options["--probe-port"] == [env["PORT"]]
     [probe] = options["--probe-path"]
     server = next(project.glob("src/*/server.py")).read_text()
-    assert probe == "/ready" and f'@app.get("{probe}")' in server
+    assert probe == "/ready" and f'@app.get("{probe}"' in server
     assert options["--cpu"] == ["2"] and "--gpu" not in options
     # The model that train left: the outputs container, read-only, at OUTPUT_DIR.
     assert volumes(options) == {env["OUTPUT_DIR"]: ("ml-project-outputs", "BHS", ["ro"])}

@@ -9,6 +9,22 @@ from .following import Follower, Served
 from .predictor import Predictions, Table
 
 MAX_ROWS = 1_000
+# What each error status a protocol sends means, for the OpenAPI schema (http_limits.py sends
+# 408 and 413 before any route runs).
+ERROR_STATUSES = {
+    400: "A request that breaks the model's contract: the error names the column or value",
+    404: "No model of that name here",
+    408: "The body took over 10 s to arrive",
+    413: "A body over 1 MB",
+    415: "A Content-Type other than JSON or CSV",
+    422: "A body that is not the protocol's request",
+    503: "No model in service yet, or the server is shutting down",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """The `responses` of a route that may send these error statuses."""
+    return {status: {"description": ERROR_STATUSES[status]} for status in statuses}
 
 
 class ProtocolError(Exception):

@@ -10,22 +10,12 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from .contract import Contract, Feature
-from .inference import Inference, ProtocolError
+from .inference import Inference, ProtocolError, documented
 
 NUMBER_TYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"}
 NUMBER_TYPES |= {"FP16", "FP32", "FP64"}
 OUTPUTS = ("label", "probabilities")
-ERRORS = {
-    status: {"description": text}
-    for status, text in [
-        (400, "A request that breaks the model's contract: the error names the input or value"),
-        (404, "No model of that name here"),
-        (408, "The body took over 10 s to arrive"),
-        (413, "A body over 1 MB"),
-        (422, "A body that is not an inference request"),
-        (503, "No model in service yet, or the server is shutting down"),
-    ]
-}
+ERRORS = documented(400, 404, 408, 413, 422, 503)
 
 
 class RequestInput(BaseModel):
@@ -160,17 +150,17 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
     def live() -> dict[str, bool]:
         return {"live": True}
 
-    @routes.get("/health/ready", responses={503: ERRORS[503]})
+    @routes.get("/health/ready", responses=documented(503))
     def ready() -> dict[str, bool]:
         inference.served()
         return {"ready": True}
 
-    @routes.get("/models/{name}/ready", responses={404: ERRORS[404], 503: ERRORS[503]})
+    @routes.get("/models/{name}/ready", responses=documented(404, 503))
     def model_ready(name: str) -> dict[str, object]:
         model_of(name)
         return {"name": name, "ready": True}
 
-    @routes.get("/models/{name}", responses={404: ERRORS[404], 503: ERRORS[503]})
+    @routes.get("/models/{name}", responses=documented(404, 503))
     def model_metadata(name: str) -> dict[str, object]:
         """The inputs by name, datatype and shape: one per feature column."""
         served = model_of(name)

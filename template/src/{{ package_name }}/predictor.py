@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import model
-from .config import MODEL_FILE
+from .artifacts import MODEL_FILE
 from .contract import CONTRACT_FILE, Contract, ContractError, Label
 
 FILES = (MODEL_FILE, CONTRACT_FILE)

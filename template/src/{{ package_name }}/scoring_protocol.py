@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from .contract import Contract
-from .inference import Inference, ProtocolError
+from .inference import Inference, ProtocolError, documented
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 SENDS = (
@@ -20,16 +20,7 @@ SENDS = (
     " value}]), instances or inputs, as Content-Type: application/json; or a CSV table with a"
     " header row, as Content-Type: text/csv"
 )
-ERRORS = {
-    status: {"description": text}
-    for status, text in [
-        (400, "A table that breaks the model's contract: the error names the column or value"),
-        (408, "The body took over 10 s to arrive"),
-        (413, "A body over 1 MB"),
-        (415, "A Content-Type other than JSON or CSV"),
-        (503, "No model in service yet, or the server is shutting down"),
-    ]
-}
+ERRORS = documented(400, 408, 413, 415, 503)
 EXAMPLE = {"dataframe_split": {"columns": ["f0", "f1", "f2", "f3"], "data": [[0, 0, 0, 0]]}}
 
 
@@ -123,7 +114,7 @@ def router(inference: Inference, version: str) -> APIRouter:
         predictions, _ = inference.predict(table, n_rows)
         return JSONResponse({"predictions": predictions.labels})
 
-    @routes.get("/ping", responses={503: ERRORS[503]})
+    @routes.get("/ping", responses=documented(503))
     def ping() -> PlainTextResponse:
         """200 while a model is in service (MLflow's and SageMaker's health check)."""
         inference.served()

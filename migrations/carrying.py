@@ -3,7 +3,7 @@ copier's own 3-way merge.
 
 Copier runs a migration in the project after the update, when the working tree holds the new
 release and HEAD still holds the team's last commit (copier refuses a dirty tree), and passes
-the template version the project came from in $VERSION_FROM.
+the template versions the project comes from and goes to in $VERSION_FROM and $VERSION_TO.
 """
 
 import argparse
@@ -71,11 +71,21 @@ def path_at_head(path: str, answers_file: str) -> str:
 
 def render_last_release(template: str, answers_file: str, scratch: Path) -> Path:
     """The project as the release it came from rendered it, with the answers at HEAD."""
+    return _render(template, answers_at_head(answers_file), os.environ["VERSION_FROM"], scratch)
+
+
+def render_new_release(template: str, answers_file: str, scratch: Path) -> Path:
+    """The project as the release it moves to renders it, with the answers of this update."""
+    answers = yaml.safe_load(Path(answers_file).read_text()) or {}
+    return _render(template, answers, os.environ["VERSION_TO"], scratch)
+
+
+def _render(template: str, answers: dict, ref: str, scratch: Path) -> Path:
     copier.run_copy(
         template,
         scratch,
-        data={k: v for k, v in answers_at_head(answers_file).items() if not k.startswith("_")},
-        vcs_ref=os.environ["VERSION_FROM"],
+        data={k: v for k, v in answers.items() if not k.startswith("_")},
+        vcs_ref=ref,
         defaults=True,
         overwrite=True,
         quiet=True,

@@ -16,6 +16,15 @@ HEALTHCHECK = f"{PKG}/healthcheck.py"
 # The scratch v0.3.0 changes one line of healthcheck.py, the file v0.2.0 renamed.
 V0_2_0_LINE = "with urllib.request.urlopen(url, timeout=3) as response:"
 V0_3_0_LINE = "with urllib.request.urlopen(url, timeout=5) as response:"
+MODEL_PY = f"{PKG}/model.py"
+SKLEARN_MODEL = (
+    "src/{{ package_name }}/{% if ml_framework == 'scikit-learn' %}model.py{% endif %}.jinja"
+)
+# v0.1.0's model.py came before the model contract, which added TASK (see CHANGELOG); the scratch
+# v0.3.0 changes a line of model.py, which an update must not bring into the team's file.
+TASK_LINE = 'TASK = "{{ task }}"\n'
+V0_2_0_MODEL_LINE = "# scikit-learn runs on the CPU, and an epoch takes milliseconds"
+V0_3_0_MODEL_LINE = "# scikit-learn trains on the CPU, and an epoch takes milliseconds"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -30,6 +39,10 @@ def as_v0_1_0(tree: Path) -> None:
     (package / "healthcheck.py").rename(package / "health.py")
     cli = package / "cli.py.jinja"
     cli.write_text(cli.read_text().replace("from .healthcheck import", "from .health import"))
+    model = tree / "template" / SKLEARN_MODEL
+    text = model.read_text()
+    assert TASK_LINE in text, "the scratch v0.1.0 no longer finds model.py's TASK"
+    model.write_text(text.replace(TASK_LINE, ""))
 
 
 def as_v0_3_0(tree: Path) -> None:
@@ -38,6 +51,10 @@ def as_v0_3_0(tree: Path) -> None:
     text = healthcheck.read_text()
     assert V0_2_0_LINE in text, "the scratch v0.3.0 no longer finds the line it changes"
     healthcheck.write_text(text.replace(V0_2_0_LINE, V0_3_0_LINE))
+    model = tree / "template" / SKLEARN_MODEL
+    text = model.read_text()
+    assert V0_2_0_MODEL_LINE in text, "the scratch v0.3.0 no longer finds the model.py line"
+    model.write_text(text.replace(V0_2_0_MODEL_LINE, V0_3_0_MODEL_LINE))
 
 
 RELEASES = [(OLD, as_v0_1_0), (NEW, None), (LATER, as_v0_3_0)]

@@ -72,12 +72,13 @@ def test_a_tracking_module_name_is_free_without_tracking(tmp_path):
         ("python_version=3.9", "Invalid choice for 'python_version': '3.9' is not in"),
         ("image_flavor=gpu", "Invalid choice for 'image_flavor'"),
         ("ml_framework=jax", "Invalid choice for 'ml_framework'"),
+        ("task=ranking", "Invalid choice for 'task'"),
         ("tracking=wandb", "Invalid choice for 'tracking'"),
         (
             "imageflavor=cuda",
             "--data imageflavor is not a question of this template: did you mean image_flavor? "
             "valid keys are project_name, package_name, description, author_name, "
-            "author_email, python_version, ml_framework, image_flavor, relocated_home_base, "
+            "author_email, python_version, ml_framework, task, image_flavor, relocated_home_base, "
             "cuda_version, ubuntu_version, tracking, ci",
         ),
         ("uv_version=0.1.0", "--data uv_version is not a question of this template"),

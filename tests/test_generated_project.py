@@ -51,12 +51,19 @@ def test_a_new_project_locks_what_the_release_tested_and_nothing_holds_it_back(t
 
 
 # One project per distinct set of Python files: the image flavor and the CI service change none
-# (test_the_flavor_and_ci_change_no_python_file), so their suites would prove nothing new.
+# (test_the_flavor_and_ci_change_no_python_file), so their suites would prove nothing new. The
+# task is crossed with the other answers rather than multiplied by them (CI's time): regression
+# runs with scikit-learn without tracking and with the NumPy model with MLflow; each model's
+# other task is checked below.
 @pytest.mark.timing
 @pytest.mark.parametrize(
     "answers",
-    [{}, {"tracking": "none"}, {"ml_framework": "none", "python_version": "3.12"}],
-    ids=["defaults", "tracking-none", "none-py3.12"],
+    [
+        {},
+        {"tracking": "none", "task": "regression"},
+        {"ml_framework": "none", "python_version": "3.12", "task": "regression"},
+    ],
+    ids=["defaults", "tracking-none-regression", "none-py3.12-regression"],
 )
 def test_the_generated_ci_checks_pass_locally(renders, tmp_path, answers):
     # The exact commands of the generated CI: lint, format check, the project's own tests.
@@ -65,6 +72,19 @@ def test_the_generated_ci_checks_pass_locally(renders, tmp_path, answers):
     results = [run([uv(), *c.split()[1:]], cwd=project, env=project_env()) for c in PROJECT_CHECKS]
 
     assert " passed" in results[-1].stdout and "failed" not in results[-1].stdout
+
+
+# What changes with the task, apart from the suites above: the model and its training.
+MODEL_TESTS = ["tests/test_model.py", "tests/test_training.py", "tests/test_contract.py"]
+
+
+def test_the_numpy_classifier_passes_its_model_and_training_tests(renders, tmp_path):
+    project = renders.copy(tmp_path / "project", ml_framework="none", tracking="none")
+
+    command = [uv(), "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", *MODEL_TESTS]
+    result = run(command, cwd=project, env=project_env())
+
+    assert " passed" in result.stdout and "failed" not in result.stdout
 
 
 def python_files(project) -> dict[str, str]:
@@ -224,6 +244,22 @@ def test_the_pytorch_projects_own_tests_pass_on_a_cpu_build(tmp_path):
     assert f"{deselected} deselected" in result.stdout  # the names still exist
     installed = run([uv(), "pip", "show", "torch"], cwd=project, env=env).stdout
     assert "+cpu" in installed
+    # The regression network, on the same venv: its package comes first on PYTHONPATH.
+    regression = render(
+        tmp_path / "regression",
+        lock=False,
+        ml_framework="pytorch",
+        python_version=python,
+        task="regression",
+    )
+    python_in_venv = str(project / ".venv" / "bin" / "python")
+    result = run(
+        [python_in_venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", *MODEL_TESTS],
+        cwd=regression,
+        env={**env, "PYTHONPATH": str(regression / "src")},
+        timeout=600,
+    )
+    assert " passed" in result.stdout and "failed" not in result.stdout
 
 
 @pytest.mark.heavy

@@ -12,11 +12,13 @@ from helpers import COPIER_OPTIONS, project_env, project_files, render, run, too
 from template_releases import (
     HEALTHCHECK,
     LATER,
+    MODEL_PY,
     NEW,
     OLD,
     PKG,
     RELEASES,
     V0_2_0_LINE,
+    V0_2_0_MODEL_LINE,
     V0_3_0_LINE,
     as_v0_1_0,
     as_v0_3_0,
@@ -141,6 +143,41 @@ def test_the_updated_project_locks_lints_and_passes_the_tests_of_what_the_team_e
     run([uv(), "run", "--locked", "ruff", "check", "."], cwd=project, env=env)
     checks = ["tests/test_data.py", "tests/test_tracking.py", "-k", "data or compose_runs"]
     run([uv(), "run", "--locked", "pytest", "-q", *checks], cwd=project, env=env)
+
+
+TEAM_MODEL_FUNCTION = (
+    '\n\ndef team_helper() -> str:\n    """Added by the team."""\n    return "ours"\n'
+)
+
+
+def test_a_model_py_from_before_the_contract_moves_to_it_with_the_teams_edit(
+    template_repo, tmp_path
+):
+    # The `updated` project never edited model.py: it takes the new release's exactly (above).
+    project = generate(template_repo, tmp_path / "churn", OLD, lock=False)
+    with (project / MODEL_PY).open("a") as f:
+        f.write(TEAM_MODEL_FUNCTION)
+    git(project, "commit", "-q", "-am", "Our model")
+
+    update(project)
+
+    fresh = render(tmp_path / "fresh", lock=False, template=template_repo, ref=NEW)
+    assert (project / MODEL_PY).read_text() == (fresh / MODEL_PY).read_text() + TEAM_MODEL_FUNCTION
+    assert conflict_files(project) == []
+
+
+def test_the_teams_model_py_is_never_touched_by_a_later_update(template_repo, tmp_path):
+    # LATER changes the line the team edited: any other file would show a conflict.
+    project = generate(template_repo, tmp_path / "churn", NEW, lock=False)
+    model = project / MODEL_PY
+    ours = model.read_text().replace(V0_2_0_MODEL_LINE, "# our own model, on our own terms")
+    model.write_text(ours)
+    git(project, "commit", "-q", "-am", "Our model")
+
+    update(project, ref=LATER)
+
+    assert model.read_text() == ours
+    assert conflict_files(project) == []
 
 
 def test_a_file_both_sides_changed_shows_a_visible_conflict(template_repo, tmp_path):

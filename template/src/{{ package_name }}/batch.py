@@ -1,6 +1,7 @@
 """Batch scoring: `python main.py predict --input PATH --output PATH` scores a CSV or Parquet
 file with the champion (the model `serve` would serve) and writes the same format, one row per
-input row with `prediction` and one `probability_<class>` column per class added. The file is
+input row with `prediction` added (and for a classification, one `probability_<class>` column
+per class). The file is
 read and written in chunks (CSV: CHUNK_ROWS rows; Parquet: one row group), so memory stays flat
 on files larger than RAM. The output appears complete or not at all: it is written beside the
 target and renamed at the end."""
@@ -88,8 +89,12 @@ def output_columns(contract: Contract) -> list[str]:
 def _scored(predictor: Predictor, chunk: pd.DataFrame) -> pd.DataFrame:
     predictions = predictor.predict(chunk)
     names = output_columns(predictor.contract)
-    added = pd.DataFrame(predictions.probabilities, columns=names[1:], index=chunk.index)
-    added.insert(0, "prediction", predictions.labels)
+    added = pd.DataFrame({"prediction": predictions.values}, index=chunk.index)
+    if predictions.probabilities is not None:
+        probabilities = pd.DataFrame(
+            predictions.probabilities, columns=names[1:], index=chunk.index
+        )
+        added = pd.concat([added, probabilities], axis=1)
     return pd.concat([chunk, added], axis=1)
 
 

@@ -1,5 +1,6 @@
 """The model contract: the columns a model takes, by name and type; how a table of them becomes
-the matrix of numbers the model sees; and the classes it answers with. Training learns it from
+the matrix of numbers the model sees; and what it answers: one of the classes it learnt
+(classification), or a number (regression). Training learns it from
 the training rows and saves it beside the model (contract.json); serving, batch scoring and the
 MLflow wrapper prepare every table through it. So a column is found by its name, not its
 position, and a served row is prepared exactly as a training row was.
@@ -26,6 +27,11 @@ FORMAT = 1
 
 NUMBER = "number"
 CATEGORY = "category"
+
+# What a model predicts: model.py declares it as TASK.
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
 
 # Standardised values are clipped to this many standard deviations: far outside anything seen in
 # training, yet no model overflows (1e306 once made a scaler answer infinity, a 500).
@@ -145,6 +151,10 @@ class Feature:
             out[np.flatnonzero(seen), codes[seen]] = 1.0
 
 
+def _rows_of(column, rows: np.ndarray | None):
+    return column if rows is None else column.iloc[rows].reset_index(drop=True)
+
+
 def _is_missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
@@ -168,6 +178,42 @@ def check_labels(labels: pd.Series) -> list[Label]:
             " rows: that is a number to predict, not classes: give a column of classes"
         )
     return [_plain(value) for value in found]
+
+
+def check_targets(targets: pd.Series) -> None:
+    """ContractError when this column is not numbers that a regression learns from."""
+    if pd.api.types.is_bool_dtype(targets):
+        numbers, not_numbers = targets, targets.notna()
+    else:
+        numbers = pd.to_numeric(targets, errors="coerce")
+        not_numbers = numbers.isna() & targets.notna()
+    if not_numbers.any():
+        value = targets[not_numbers].iloc[0]
+        raise ContractError(
+            f"column {targets.name!r} holds {_shown(_plain(value))}, not a number: a regression"
+            " predicts numbers: give a column of numbers (or render the project with"
+            " task=classification to predict classes)"
+        )
+    if targets.isna().any():
+        raise ContractError(
+            f"column {targets.name!r} has rows without a value: fill or drop those rows"
+        )
+    if not np.isfinite(numbers.to_numpy(dtype=np.float64)).all():
+        raise ContractError(
+            f"column {targets.name!r} holds infinite values: fix or drop those rows"
+        )
+    if numbers.nunique() < 2:
+        raise ContractError(
+            f"column {targets.name!r} holds one value only: there is nothing to predict"
+        )
+
+
+def check_column_to_predict(labels: pd.Series, task: str) -> None:
+    """ContractError when `labels` is not a column this task learns from."""
+    if task == REGRESSION:
+        check_targets(labels)
+    else:
+        check_labels(labels)
 
 
 def _learn_feature(name: str, values: pd.Series) -> Feature:
@@ -197,16 +243,38 @@ def _learn_feature(name: str, values: pd.Series) -> Feature:
 @dataclass(frozen=True)
 class Contract:
     features: tuple[Feature, ...]
-    label: str  # the label column's name in the training data
-    classes: tuple[Label, ...]
+    label: str  # the name, in the training data, of the column to predict
+    task: str  # CLASSIFICATION or REGRESSION
+    classes: tuple[Label, ...] = ()  # classification: what the model answers with
+    # Regression: the models learn the target standardised, and their answers are scaled back.
+    target_mean: float = 0.0
+    target_scale: float = 1.0
 
     @classmethod
-    def learn(cls, features: pd.DataFrame, labels: pd.Series) -> Contract:
-        """The contract of these training rows. ContractError when they cannot make one."""
-        found = check_labels(labels)
-        classes = sorted(found, key=lambda v: (str(type(v)), v))
-        learnt = tuple(_learn_feature(str(name), features[name]) for name in features.columns)
-        return cls(learnt, str(labels.name), tuple(classes))
+    def learn(
+        cls, features: pd.DataFrame, labels: pd.Series, task: str, rows: np.ndarray | None = None
+    ) -> Contract:
+        """The contract of these training rows (`rows`: those row numbers only, read a column
+        at a time). ContractError when they cannot make one."""
+        if task not in TASKS:
+            raise ContractError(f"task {task!r}: model.py's TASK must be one of {TASKS}")
+        labels = labels if rows is None else labels.iloc[rows]
+        check_column_to_predict(labels, task)
+        learnt = tuple(
+            _learn_feature(str(name), _rows_of(features[name], rows)) for name in features.columns
+        )
+        if task == REGRESSION:
+            targets = pd.to_numeric(labels).to_numpy(dtype=np.float64)
+            scale = float(targets.std())
+            scale = scale if scale > 0 and math.isfinite(scale) else 1.0
+            return cls(learnt, str(labels.name), task, (), float(targets.mean()), scale)
+        classes = sorted(map(_plain, pd.unique(labels)), key=lambda v: (str(type(v)), v))
+        return cls(learnt, str(labels.name), task, tuple(classes))
+
+    @property
+    def metric(self) -> str:
+        """The held-out score of a model of this contract: higher is better."""
+        return "r2" if self.task == REGRESSION else "accuracy"
 
     @property
     def names(self) -> list[str]:
@@ -220,9 +288,14 @@ class Contract:
         present = set(columns)
         return [name for name in self.names if name not in present]
 
-    def encode(self, table: Mapping[str, Sequence | pd.Series] | pd.DataFrame) -> np.ndarray:
-        """The model's input: one row per table row, float32. ContractError names a missing
-        column or a value of the wrong type."""
+    def encode(
+        self,
+        table: Mapping[str, Sequence | pd.Series] | pd.DataFrame,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The model's input: one row per table row (`rows`: those row numbers of a DataFrame
+        only, read a column at a time), float32. ContractError names a missing column or a value
+        of the wrong type."""
         missing = self.missing_columns(list(table.keys()))
         if missing:
             raise ContractError(
@@ -234,20 +307,30 @@ class Contract:
             raise ContractError(
                 "the columns have different numbers of rows: send one value per row"
             )
-        n_rows = lengths.pop() if lengths else 0
+        n_rows = (lengths.pop() if lengths else 0) if rows is None else len(rows)
         matrix = np.zeros((n_rows, self.width), dtype=np.float32)
         start = 0
         for feature in self.features:
-            feature.encode(table[feature.name], matrix[:, start : start + feature.width])
+            column = _rows_of(table[feature.name], rows)
+            feature.encode(column, matrix[:, start : start + feature.width])
             start += feature.width
         return matrix
 
-    def class_indices(self, labels: pd.Series | Sequence[Label]) -> np.ndarray:
-        """Each label's index in `classes`, the form models train on; -1 for an unknown one."""
+    def targets(self, labels: pd.Series | Sequence[Label]) -> np.ndarray:
+        """The column to predict as models train on it: each label's index in `classes` (-1 for
+        an unknown one), or the standardised numbers (float32) of a regression."""
+        if self.task == REGRESSION:
+            numbers = pd.to_numeric(pd.Series(labels)).to_numpy(dtype=np.float64)
+            return ((numbers - self.target_mean) / self.target_scale).astype(np.float32)
         return pd.Index(list(self.classes)).get_indexer(list(labels)).astype(np.int64)
 
     def labels(self, indices: np.ndarray) -> list[Label]:
         return [self.classes[index] for index in indices.tolist()]
+
+    def values(self, standardised: np.ndarray) -> list[float]:
+        """A regression model's answers, on the target's own scale."""
+        numbers = np.asarray(standardised, dtype=np.float64).reshape(-1)
+        return (numbers * self.target_scale + self.target_mean).tolist()
 
     def to_dict(self) -> dict[str, object]:
         features = [
@@ -261,10 +344,16 @@ class Contract:
             }
             for f in self.features
         ]
+        answers: dict[str, object] = (
+            {"target_mean": self.target_mean, "target_scale": self.target_scale}
+            if self.task == REGRESSION
+            else {"classes": list(self.classes)}
+        )
         return {
             "format": FORMAT,
+            "task": self.task,
             "label": self.label,
-            "classes": list(self.classes),
+            **answers,
             "features": features,
         }
 
@@ -286,7 +375,14 @@ class Contract:
             )
             for f in record["features"]
         )
-        return cls(features, record["label"], tuple(record["classes"]))
+        return cls(
+            features,
+            record["label"],
+            record.get("task", CLASSIFICATION),
+            tuple(record.get("classes", ())),
+            record.get("target_mean", 0.0),
+            record.get("target_scale", 1.0),
+        )
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")

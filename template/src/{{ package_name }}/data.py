@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .contract import ContractError, check_labels
+from .contract import REGRESSION, ContractError, check_column_to_predict
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -22,6 +22,9 @@ N_CLASSES = 3
 
 # One centre per class, far enough apart that a good model scores well above chance.
 _CENTRES = np.array([(0.0, 0.0, 0.0, 0.0), (3.0, 3.0, 0.0, 1.0), (0.0, 3.0, 3.0, -1.0)])
+# The demo regression's target: a weighted sum of the features, plus noise.
+_WEIGHTS = np.array([2.0, -1.0, 0.5, 0.0])
+_INTERCEPT = 10.0
 
 # The held-out share of the rows, and the seed that picks them (recorded with every run).
 TEST_FRACTION = 0.25
@@ -48,33 +51,56 @@ class Dataset:
         return [str(name) for name in self.features.columns]
 
 
-def make_dataset(n_samples: int = 600, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+def make_dataset(
+    n_samples: int = 600, seed: int = 0, task: str = "classification"
+) -> tuple[pd.DataFrame, pd.Series]:
     """Gaussian blobs around fixed centres, the same for the same seed: columns f0..f3, and
-    the label column `label` (classes 0, 1, 2)."""
+    the label column `label`: classes 0, 1, 2, or for a regression a number (a weighted sum
+    of the features, plus noise)."""
     rng = np.random.default_rng(seed)
-    labels = np.arange(n_samples) % N_CLASSES
-    values = _CENTRES[labels] + rng.normal(size=(n_samples, N_FEATURES))
+    classes = np.arange(n_samples) % N_CLASSES
+    values = _CENTRES[classes] + rng.normal(size=(n_samples, N_FEATURES))
     features = pd.DataFrame(values, columns=[f"f{index}" for index in range(N_FEATURES)])
-    return features, pd.Series(labels, name="label")
+    if task == REGRESSION:
+        targets = values @ _WEIGHTS + _INTERCEPT + rng.normal(scale=0.5, size=n_samples)
+        return features, pd.Series(targets, name="label")
+    return features, pd.Series(classes, name="label")
 
 
-def demo_dataset(n_samples: int) -> Dataset:
-    features, labels = make_dataset(n_samples)
+def demo_dataset(n_samples: int, task: str) -> Dataset:
+    features, labels = make_dataset(n_samples, task=task)
     return Dataset(features, labels, source=f"demo blobs ({n_samples} rows, seed 0)")
 
 
-def load_training_data(settings: Settings) -> Dataset:
-    """DATA_PATH's rows, else the demo set."""
-    if settings.data_path is not None:
-        return read_dataset(settings.data_path, settings.label_column, settings.ignored_columns)
-    return demo_dataset(settings.train_samples)
+def load_training_data(settings: Settings, task: str) -> Dataset:
+    """DATA_PATH's rows, else the demo set. task: model.py's TASK."""
+    dataset = read_training_file(settings)
+    return demo_dataset(settings.train_samples, task) if dataset is None else checked(dataset, task)
+
+
+def read_training_file(settings: Settings) -> Dataset | None:
+    """DATA_PATH's rows, the label column not checked yet (it needs model.py's TASK, and so the
+    ML framework's import: seconds); None without DATA_PATH."""
+    if settings.data_path is None:
+        return None
+    return read_dataset(settings.data_path, settings.label_column, settings.ignored_columns)
+
+
+def checked(dataset: Dataset, task: str) -> Dataset:
+    """The dataset, once its label column is one that `task` learns from: DataError if not."""
+    try:
+        check_column_to_predict(dataset.labels, task)
+    except ContractError as error:
+        raise DataError(f"DATA_PATH={dataset.source}: {error}") from None
+    return dataset
 
 
 def read_dataset(path: Path, label_column: str, ignored: Sequence[str] = ()) -> Dataset:
-    """Feature columns of numbers or categories (text), missing cells allowed, and a label
-    column of classes: any strings or numbers ("yes"/"no", 0/1, -1/1). The columns `ignored`
-    (IGNORE_COLUMNS) are dropped, and so is pandas' unnamed index column ("Unnamed: 0", written
-    by `to_csv` without index=False): neither is a feature that serving has."""
+    """Feature columns of numbers or categories (text), missing cells allowed, and the label
+    column (checked by `checked`): classes, any strings or numbers ("yes"/"no", 0/1, -1/1), or
+    for a regression numbers. The columns `ignored` (IGNORE_COLUMNS) are dropped, and so is
+    pandas' unnamed index column ("Unnamed: 0", written by `to_csv` without index=False):
+    neither is a feature that serving has."""
     # fastparquet directly: pandas 3 deprecates its fastparquet engine, and pyarrow, the other
     # engine, adds about 160 MB to the image.
     import fastparquet
@@ -126,40 +152,59 @@ def read_dataset(path: Path, label_column: str, ignored: Sequence[str] = ()) -> 
     numbers = features.select_dtypes("number")
     if np.isinf(numbers.to_numpy(dtype=np.float64, na_value=0.0)).any():
         raise DataError(f"DATA_PATH={path}: some values are infinite: fix or drop those rows")
-    try:
-        check_labels(labels)
-    except ContractError as error:
-        raise DataError(f"DATA_PATH={path}: {error}") from None
     return Dataset(features=features, labels=labels, source=str(path))
 
 
 @dataclass(frozen=True)
 class Split:
-    train: pd.DataFrame
-    train_labels: pd.Series
-    test: pd.DataFrame
-    test_labels: pd.Series
+    """Which rows train and which are held out, as row numbers of `features`: training reads the
+    table through them (contract.py's `rows`) rather than copying it, so a large table is held
+    once. `train`, `test` and their labels are copies, for small tables and tests."""
+
+    features: pd.DataFrame
+    labels: pd.Series
+    train_rows: np.ndarray
+    test_rows: np.ndarray
     description: dict[str, object]  # how the rows were split, recorded with the run
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self.features.iloc[self.train_rows].reset_index(drop=True)
+
+    @property
+    def train_labels(self) -> pd.Series:
+        return self.labels.iloc[self.train_rows].reset_index(drop=True)
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self.features.iloc[self.test_rows].reset_index(drop=True)
+
+    @property
+    def test_labels(self) -> pd.Series:
+        return self.labels.iloc[self.test_rows].reset_index(drop=True)
 
 
 def train_test_split(
     features: pd.DataFrame,
     labels: pd.Series,
+    stratify: bool = True,
     test_fraction: float = TEST_FRACTION,
     seed: int = SPLIT_SEED,
 ) -> Split:
-    """A seeded split, stratified by class, that depends on the rows and not on their order:
-    within each class the rows are ranked by a hash of the seed and the row, and the first
-    quarter (by default) is held out. So a file sorted by label or by time is split like a
-    shuffled one; the same data and seed give the same rows; and a row keeps its side when rows
-    are added, so the gate scores the champion on rows that it, too, was (mostly) not trained
-    on. A class of one row stays in training: it cannot be evaluated."""
-    # Vectorised hashes of each row's values and the seed (pandas combines the hashes of the
-    # columns: a column of the seed changes every row's).
-    rows = features.assign(**{"\0label": labels.to_numpy(), "\0seed": seed})
-    ranks = pd.util.hash_pandas_object(rows, index=False)
-    classes = pd.factorize(labels, sort=False)[0]
-    order = np.lexsort((ranks.to_numpy(), classes))  # by class, then by rank within it
+    """A seeded split, stratified by class (unless `stratify` is false: a regression), that
+    depends on the rows and not on their order: within each class the rows are ranked by a hash
+    of the seed and the row, and the first quarter (by default) is held out. So a file sorted
+    by label or by time is split like a shuffled one; the same data and seed give the same
+    rows; and a row keeps its side when rows are added, so the gate scores the champion on rows
+    that it, too, was (mostly) not trained on. A class of one row stays in training: it cannot
+    be evaluated."""
+    # Vectorised hashes of each row's values (pandas hashes a column at a time) and its label,
+    # hashed again with the seed.
+    hashed = pd.util.hash_pandas_object(features, index=False).to_numpy()
+    hashed = hashed * np.uint64(31) + pd.util.hash_pandas_object(labels, index=False).to_numpy()
+    ranks = pd.util.hash_array(hashed ^ np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64))
+    classes = pd.factorize(labels, sort=False)[0] if stratify else np.zeros(len(labels), int)
+    order = np.lexsort((ranks, classes))  # by class, then by rank within it
     sizes = np.bincount(classes)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     counts = np.minimum(np.maximum(np.round(sizes * test_fraction), 1), sizes - 1).astype(int)
@@ -172,15 +217,9 @@ def train_test_split(
             " give at least two rows of some class"
         )
     description = {
-        "split": "stratified by class, rows ranked by a seeded hash",
+        "split": f"{'stratified by class, ' if stratify else ''}rows ranked by a seeded hash",
         "split_seed": seed,
         "test_fraction": test_fraction,
     }
-    kept = ~held_out
-    return Split(
-        train=features[kept].reset_index(drop=True),
-        train_labels=labels[kept].reset_index(drop=True),
-        test=features[held_out].reset_index(drop=True),
-        test_labels=labels[held_out].reset_index(drop=True),
-        description=description,
-    )
+    train_rows, test_rows = np.flatnonzero(~held_out), np.flatnonzero(held_out)
+    return Split(features, labels, train_rows, test_rows, description)

@@ -55,5 +55,5 @@ class Inference:
             predictions = served.predictor.predict(table)
         except ContractError as error:
             raise ProtocolError(400, str(error)) from None
-        self.on_predicted(len(predictions.labels))
+        self.on_predicted(len(predictions.values))
         return predictions, served

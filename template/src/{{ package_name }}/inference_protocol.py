@@ -1,7 +1,8 @@
 """The Open Inference Protocol v2 over REST (KServe, Triton, Seldon Core 2 and their clients):
 server and model health and metadata, and POST /v2/models/{name}/infer with one input per
-feature column, answering a `label` output (and `probabilities`, one per class) per row. JSON
-tensors only: the binary tensor extension is refused with a 400 that says so."""
+feature column, answering per row a `label` output (and `probabilities`, one per class) for a
+classification, a `prediction` output for a regression. JSON tensors only: the binary tensor
+extension is refused with a 400 that says so."""
 
 import math
 from typing import Any
@@ -9,12 +10,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from .contract import Contract, Feature
+from .contract import REGRESSION, Contract, Feature
 from .inference import Inference, ProtocolError, documented
+from .predictor import Predictions
 
 NUMBER_TYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"}
 NUMBER_TYPES |= {"FP16", "FP32", "FP64"}
-OUTPUTS = ("label", "probabilities")
 ERRORS = documented(400, 404, 408, 413, 422, 503)
 
 
@@ -134,6 +135,30 @@ def _label_datatype(contract: Contract) -> str:
     return named[kinds.pop()] if len(kinds) == 1 and next(iter(kinds)) in named else "BYTES"
 
 
+def outputs(contract: Contract) -> list[dict[str, object]]:
+    """The model's outputs, by name, datatype and shape (rows are -1)."""
+    if contract.task == REGRESSION:
+        return [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+    return [
+        {"name": "label", "datatype": _label_datatype(contract), "shape": [-1]},
+        {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(contract.classes)]},
+    ]
+
+
+def _tensors(contract: Contract, predictions: Predictions) -> dict[str, Tensor]:
+    rows, values = len(predictions.values), predictions.values
+    if predictions.probabilities is None:
+        return {"prediction": Tensor(name="prediction", datatype="FP64", shape=[rows], data=values)}
+    label = Tensor(name="label", datatype=_label_datatype(contract), shape=[rows], data=values)
+    probabilities = Tensor(
+        name="probabilities",
+        datatype="FP64",
+        shape=[rows, len(contract.classes)],
+        data=predictions.probabilities.astype(float).ravel().tolist(),
+    )
+    return {"label": label, "probabilities": probabilities}
+
+
 def router(inference: Inference, model_name: str, server_version: str) -> APIRouter:
     routes = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
 
@@ -168,17 +193,16 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
         inputs = [
             {"name": f.name, "datatype": f.datatype, "shape": [-1]} for f in contract.features
         ]
-        outputs = [
-            {"name": "label", "datatype": _label_datatype(contract), "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(contract.classes)]},
-        ]
+        parameters: dict[str, object] = {"task": contract.task}
+        if contract.task != REGRESSION:
+            parameters["classes"] = list(contract.classes)
         return {
             "name": model_name,
             "versions": [served.key],
             "platform": "python",
             "inputs": inputs,
-            "outputs": outputs,
-            "parameters": {"classes": list(contract.classes)},
+            "outputs": outputs(contract),
+            "parameters": parameters,
         }
 
     @routes.post(
@@ -188,9 +212,9 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
         openapi_extra={"requestBody": REQUEST_BODY},
     )
     async def infer(name: str, request: Request) -> InferenceResponse:
-        """One input per feature column (its name, datatype and shape [rows] or [rows, 1]);
-        the `label` output, and `probabilities` (rows by classes, in the order of the model's
-        `classes` parameter)."""
+        """One input per feature column (its name, datatype and shape [rows] or [rows, 1]).
+        Classification: the `label` output, and `probabilities` (rows by classes, in the order
+        of the model's `classes` parameter); regression: the `prediction` output."""
         json_size = request.headers.get("inference-header-content-length")
         body = _request(await request.body(), json_size)
         contract = model_of(name).predictor.contract
@@ -200,10 +224,12 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
             raise ProtocolError(
                 400, f"unknown input {unknown[0]!r}: the inputs are {', '.join(contract.names)}"
             )
-        asked = [output.name for output in body.outputs] if body.outputs else list(OUTPUTS)
-        unasked = sorted(set(asked) - set(OUTPUTS))
+        offered = [str(output["name"]) for output in outputs(contract)]
+        asked = [output.name for output in body.outputs] if body.outputs else offered
+        unasked = sorted(set(asked) - set(offered))
         if unasked:
-            raise ProtocolError(400, f"unknown output {unasked[0]!r}: the outputs are {OUTPUTS}")
+            names = ", ".join(offered)
+            raise ProtocolError(400, f"unknown output {unasked[0]!r}: the outputs are {names}")
         table = {given.name: _column(given, features[given.name]) for given in body.inputs}
         lengths = {len(values) for values in table.values()}
         if len(lengths) > 1:
@@ -211,21 +237,7 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
                 400, "the inputs have different numbers of rows: send one value per row"
             )
         predictions, served = inference.predict(table, lengths.pop())
-        rows = len(predictions.labels)
-        tensors = {
-            "label": Tensor(
-                name="label",
-                datatype=_label_datatype(contract),
-                shape=[rows],
-                data=predictions.labels,
-            ),
-            "probabilities": Tensor(
-                name="probabilities",
-                datatype="FP64",
-                shape=[rows, len(contract.classes)],
-                data=predictions.probabilities.astype(float).ravel().tolist(),
-            ),
-        }
+        tensors = _tensors(contract, predictions)
         return InferenceResponse(
             model_name=model_name,
             model_version=served.key,

@@ -1,6 +1,7 @@
 """A trained model with its contract: what every consumer of a model holds (serving's protocols,
-batch scoring, the promotion gate, the MLflow wrapper). Tables in, labels and class
-probabilities out; the model itself only ever sees the contract's matrix. A run directory holds
+batch scoring, the promotion gate, the MLflow wrapper). Tables in; out, a label and the class
+probabilities per row (classification) or a number per row (regression); the model itself only
+ever sees the contract's matrix. A run directory holds
 the two files, MODEL_FILE and contract.json."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 
 from . import model
 from .artifacts import MODEL_FILE
-from .contract import CONTRACT_FILE, Contract, ContractError, Label
+from .contract import CONTRACT_FILE, REGRESSION, Contract, ContractError, Label
 
 FILES = (MODEL_FILE, CONTRACT_FILE)
 
@@ -23,8 +24,9 @@ Table = Mapping[str, Sequence | pd.Series] | pd.DataFrame
 
 @dataclass(frozen=True)
 class Predictions:
-    labels: list[Label]
-    probabilities: np.ndarray  # one row per input row, one column per class of the contract
+    values: list[Label]  # one per input row: a class of the contract, or a regression's number
+    # Classification: one row per input row, one column per class of the contract.
+    probabilities: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,24 @@ class Predictor:
     contract: Contract
     model: model.Model
 
-    def predict(self, table: Table) -> Predictions:
-        probabilities = np.asarray(model.probabilities(self.model, self.contract.encode(table)))
-        return Predictions(self.contract.labels(probabilities.argmax(axis=1)), probabilities)
+    def predict(self, table: Table, rows: np.ndarray | None = None) -> Predictions:
+        """rows: only these row numbers of a DataFrame `table`."""
+        answers = np.asarray(model.predict(self.model, self.contract.encode(table, rows)))
+        if self.contract.task == REGRESSION:
+            return Predictions(self.contract.values(answers))
+        return Predictions(self.contract.labels(answers.argmax(axis=1)), answers)
 
-    def accuracy(self, table: Table, labels: pd.Series) -> float:
-        predicted = self.predict(table).labels
-        return float(np.mean([p == y for p, y in zip(predicted, labels, strict=True)]))
+    def score(self, table: Table, labels: pd.Series, rows: np.ndarray | None = None) -> float:
+        """The contract's metric on these rows: accuracy, or a regression's R² (1 is perfect,
+        0 no better than always answering the mean, below 0 worse)."""
+        predicted = self.predict(table, rows).values
+        labels = labels if rows is None else labels.iloc[rows]
+        if self.contract.task != REGRESSION:
+            return float(np.mean([p == y for p, y in zip(predicted, labels, strict=True)]))
+        truth = pd.to_numeric(labels).to_numpy(dtype=np.float64)
+        residual = float(np.sum((truth - np.asarray(predicted)) ** 2))
+        total = float(np.sum((truth - truth.mean()) ** 2))
+        return 1.0 - residual / total if total > 0 else float(residual == 0)
 
 
 def save(predictor: Predictor, directory: Path) -> None:

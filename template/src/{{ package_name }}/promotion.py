@@ -6,25 +6,25 @@ rollback is promoting an older version)."""
 import logging
 import shutil
 
-import pandas as pd
-
 from . import registry
 from .artifacts import atomic_write
 from .config import Settings
-from .predictor import FILES, Table
+from .data import Split
+from .predictor import FILES
 
 log = logging.getLogger(__name__)
 
 
-def champion_score(settings: Settings, rows: Table, labels: pd.Series) -> tuple[str, float] | None:
-    """The champion's version and its score on these rows; None when there is no champion, or
-    when it cannot score them (trained on other columns): said, and the gate then judges by
-    PROMOTE_MIN_SCORE alone."""
+def champion_score(settings: Settings, split: Split) -> tuple[str, float] | None:
+    """The champion's version and its score on the held-out rows; None when there is no
+    champion, or when it cannot score them (trained on other columns): said, and the gate then
+    judges by PROMOTE_MIN_SCORE alone."""
     current = registry.champion(settings)
     if current is None:
         return None
     try:
-        score = registry.load(settings, current).accuracy(rows, labels)
+        champion = registry.load(settings, current)
+        score = champion.score(split.features, split.labels, split.test_rows)
     except Exception as error:
         log.warning(
             "The champion, %s, cannot score this run's held-out rows (%s): the new version"

@@ -112,7 +112,7 @@ def router(inference: Inference, version: str) -> APIRouter:
         else:
             raise ProtocolError(415, f"Content-Type {media or 'missing'}: {SENDS}")
         predictions, _ = inference.predict(table, n_rows)
-        return JSONResponse({"predictions": predictions.labels})
+        return JSONResponse({"predictions": predictions.values})
 
     @routes.get("/ping", responses=documented(503))
     def ping() -> PlainTextResponse:

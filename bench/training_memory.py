@@ -6,9 +6,9 @@ stay columnar (issue 20 asks for at most 2x the data).
 Renders a project with the defaults (tracking=none, so that the figure is training's alone:
 MLflow's dataset digest adds its own copy), writes a Parquet file of --rows rows of --features
 float64 columns and a label, and runs `train` on it with one epoch, reading its own peak
-resident memory (getrusage) as it ends. Prints one table row per size: the rows,
-the table's in-memory size (pandas' memory_usage), the peak resident memory of `train`, and the
-ratio. Takes about a minute per million rows.
+resident memory (getrusage) as it ends. Prints what the imports alone hold, then one table row
+per size: the rows, the table's in-memory size (pandas' memory_usage), the peak resident memory
+of `train`, and the ratio, with and without the imports. Takes about a minute per million rows.
 """
 
 import argparse
@@ -65,6 +65,25 @@ sys.exit(code)
 """
 
 
+# What `train` holds before any data: the interpreter and the stack it imports to train.
+IMPORTS_ONLY = """
+import resource, sys
+import ml_project.cli, ml_project.training, ml_project.model
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def peak_of_imports(project: Path) -> int:
+    done = subprocess.run(
+        [str(project / ".venv" / "bin" / "python"), "-c", IMPORTS_ONLY],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stderr.strip().splitlines()[-1]) * 1024
+
+
 def peak_of_train(project: Path, data: Path, outputs: Path) -> tuple[int, float]:
     """Peak resident memory of `train` (bytes) and its wall time (seconds)."""
     environment = {**os.environ, "DATA_PATH": str(data), "OUTPUT_DIR": str(outputs), "EPOCHS": "1"}
@@ -90,8 +109,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         where = Path(scratch)
         project = render(where, args.framework)
-        print("| rows | features | table in memory (MB) | peak of train (MB) | ratio | seconds |")
-        print("|---|---|---|---|---|---|")
+        imports = peak_of_imports(project)
+        print(f"Before any data, `train`'s imports hold {imports / 1e6:,.0f} MB.")
+        print(
+            "| rows | features | table in memory (MB) | peak of train (MB) | ratio"
+            " | ratio without the imports | seconds |"
+        )
+        print("|---|---|---|---|---|---|---|")
         for rows in sorted(args.rows):
             data = where / f"table-{rows}.parquet"
             size = write_table(project, data, rows, args.features)
@@ -99,7 +123,7 @@ def main() -> int:
             data.unlink()
             print(
                 f"| {rows:,} | {args.features} | {size / 1e6:,.0f} | {peak / 1e6:,.0f}"
-                f" | {peak / size:.2f} | {seconds:.0f} |",
+                f" | {peak / size:.2f} | {(peak - imports) / size:.2f} | {seconds:.0f} |",
                 flush=True,
             )
     return 0

@@ -344,7 +344,8 @@ class Contract:
         if self.task == REGRESSION:
             numbers = pd.to_numeric(pd.Series(labels)).to_numpy(dtype=np.float64)
             return ((numbers - self.target_mean) / self.target_scale).astype(np.float32)
-        return pd.Index(list(self.classes)).get_indexer(list(labels)).astype(np.int64)
+        indices = pd.Index(list(self.classes)).get_indexer(pd.Series(labels).to_numpy())
+        return indices.astype(np.int64)
 
     def labels(self, indices: np.ndarray) -> list[Label]:
         return [self.classes[index] for index in indices.tolist()]

@@ -149,8 +149,9 @@ def read_dataset(path: Path, label_column: str, ignored: Sequence[str] = ()) -> 
             f"DATA_PATH={path}: columns {', '.join(empty)} have no values: fill them, or add them"
             " to IGNORE_COLUMNS"
         )
-    numbers = features.select_dtypes("number")
-    if np.isinf(numbers.to_numpy(dtype=np.float64, na_value=0.0)).any():
+    # A column at a time: the whole table as one array would be a second copy of it.
+    floats = [features[name] for name in features if pd.api.types.is_float_dtype(features[name])]
+    if any(np.isinf(column.to_numpy(np.float64, na_value=np.nan)).any() for column in floats):
         raise DataError(f"DATA_PATH={path}: some values are infinite: fix or drop those rows")
     return Dataset(features=features, labels=labels, source=str(path))
 

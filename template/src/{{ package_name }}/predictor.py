@@ -1,8 +1,8 @@
 """A trained model with its contract: what every consumer of a model holds (serving's protocols,
 batch scoring, the promotion gate, the MLflow wrapper). Tables in; out, a label and the class
 probabilities per row (classification) or a number per row (regression); the model itself only
-ever sees the contract's matrix. A run directory holds
-the two files, MODEL_FILE and contract.json."""
+ever sees the contract's matrix. A run directory holds the two files, MODEL_FILE and
+contract.json."""
 
 from __future__ import annotations
 
@@ -34,24 +34,28 @@ class Predictor:
     contract: Contract
     model: model.Model
 
-    def predict(self, table: Table, rows: np.ndarray | None = None) -> Predictions:
-        """rows: only these row numbers of a DataFrame `table`."""
-        answers = np.asarray(model.predict(self.model, self.contract.encode(table, rows)))
+    def predict(self, table: Table) -> Predictions:
+        answers = self._answers(table)
         if self.contract.task == REGRESSION:
             return Predictions(self.contract.values(answers))
         return Predictions(self.contract.labels(answers.argmax(axis=1)), answers)
 
     def score(self, table: Table, labels: pd.Series, rows: np.ndarray | None = None) -> float:
-        """The contract's metric on these rows: accuracy, or a regression's R² (1 is perfect,
-        0 no better than always answering the mean, below 0 worse)."""
-        predicted = self.predict(table, rows).values
+        """The contract's metric on these rows (`rows`: only those row numbers of a DataFrame
+        `table`): accuracy, or a regression's R² (1 is perfect, 0 no better than always
+        answering the mean, below 0 worse)."""
+        answers = self._answers(table, rows)
         labels = labels if rows is None else labels.iloc[rows]
         if self.contract.task != REGRESSION:
-            return float(np.mean([p == y for p, y in zip(predicted, labels, strict=True)]))
+            # Class indices, compared at once; a label the model never saw (-1) counts wrong.
+            return float(np.mean(answers.argmax(axis=1) == self.contract.targets(labels)))
         truth = pd.to_numeric(labels).to_numpy(dtype=np.float64)
-        residual = float(np.sum((truth - np.asarray(predicted)) ** 2))
+        residual = float(np.sum((truth - np.asarray(self.contract.values(answers))) ** 2))
         total = float(np.sum((truth - truth.mean()) ** 2))
         return 1.0 - residual / total if total > 0 else float(residual == 0)
+
+    def _answers(self, table: Table, rows: np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(model.predict(self.model, self.contract.encode(table, rows)))
 
 
 def save(predictor: Predictor, directory: Path) -> None:

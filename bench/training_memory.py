@@ -73,10 +73,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 """
 
 
-def peak_of_imports(project: Path) -> int:
+def peak_of(project: Path, code: str, environment: dict[str, str] | None = None) -> int:
+    """Peak resident memory (bytes) of the project's Python running `code`, which prints its
+    own (KiB) on the last line of stderr."""
     done = subprocess.run(
-        [str(project / ".venv" / "bin" / "python"), "-c", IMPORTS_ONLY],
+        [str(project / ".venv" / "bin" / "python"), "-c", code],
         cwd=project,
+        env=environment,
         check=True,
         capture_output=True,
         text=True,
@@ -88,16 +91,8 @@ def peak_of_train(project: Path, data: Path, outputs: Path) -> tuple[int, float]
     """Peak resident memory of `train` (bytes) and its wall time (seconds)."""
     environment = {**os.environ, "DATA_PATH": str(data), "OUTPUT_DIR": str(outputs), "EPOCHS": "1"}
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(project / ".venv" / "bin" / "python"), "-c", TRAIN_AND_REPORT],
-        cwd=project,
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    peak_kib = int(done.stderr.strip().splitlines()[-1])
-    return peak_kib * 1024, time.perf_counter() - started
+    peak = peak_of(project, TRAIN_AND_REPORT, environment)
+    return peak, time.perf_counter() - started
 
 
 def main() -> int:
@@ -109,7 +104,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         where = Path(scratch)
         project = render(where, args.framework)
-        imports = peak_of_imports(project)
+        imports = peak_of(project, IMPORTS_ONLY)
         print(f"Before any data, `train`'s imports hold {imports / 1e6:,.0f} MB.")
         print(
             "| rows | features | table in memory (MB) | peak of train (MB) | ratio"

@@ -1,8 +1,8 @@
 """The Open Inference Protocol v2 over REST (KServe, Triton, Seldon Core 2 and their clients):
-server and model health and metadata, and POST /v2/models/{name}/infer with one input per
-feature column, answering per row a `label` output (and `probabilities`, one per class) for a
-classification, a `prediction` output for a regression. JSON tensors only: the binary tensor
-extension is refused with a 400 that says so."""
+server and model health and metadata, and POST /v2/models/{name}[/versions/{version}]/infer
+with one input per feature column, answering per row a `label` output (and `probabilities`, one
+per class) for a classification, a `prediction` output for a regression. JSON tensors only: the
+binary tensor extension is refused with a 400 that says so."""
 
 import math
 from typing import Any
@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from .contract import REGRESSION, Contract, Feature
+from .following import Served
 from .inference import Inference, ProtocolError, documented
 from .predictor import Predictions
 
@@ -162,10 +163,15 @@ def _tensors(contract: Contract, predictions: Predictions) -> dict[str, Tensor]:
 def router(inference: Inference, model_name: str, server_version: str) -> APIRouter:
     routes = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
 
-    def model_of(name: str):
+    def model_of(name: str, version: str | None = None) -> Served:
         if name != model_name:
             raise ProtocolError(404, f"no model {name!r}: this server serves {model_name!r}")
-        return inference.served()
+        served = inference.served()
+        if version is not None and version != served.key:
+            raise ProtocolError(
+                404, f"no version {version!r} of {name!r} here: this server serves {served.key!r}"
+            )
+        return served
 
     @routes.get("")
     def server_metadata() -> dict[str, object]:
@@ -185,64 +191,87 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
         model_of(name)
         return {"name": name, "ready": True}
 
+    @routes.get("/models/{name}/versions/{version}/ready", responses=documented(404, 503))
+    def version_ready(name: str, version: str) -> dict[str, object]:
+        model_of(name, version)
+        return {"name": name, "ready": True}
+
     @routes.get("/models/{name}", responses=documented(404, 503))
     def model_metadata(name: str) -> dict[str, object]:
         """The inputs by name, datatype and shape: one per feature column."""
-        served = model_of(name)
-        contract = served.predictor.contract
-        inputs = [
-            {"name": f.name, "datatype": f.datatype, "shape": [-1]} for f in contract.features
-        ]
-        parameters: dict[str, object] = {"task": contract.task}
-        if contract.task != REGRESSION:
-            parameters["classes"] = list(contract.classes)
-        return {
-            "name": model_name,
-            "versions": [served.key],
-            "platform": "python",
-            "inputs": inputs,
-            "outputs": outputs(contract),
-            "parameters": parameters,
-        }
+        return _metadata(model_name, model_of(name))
 
-    @routes.post(
-        "/models/{name}/infer",
-        responses=ERRORS,
-        response_model_exclude_none=True,
-        openapi_extra={"requestBody": REQUEST_BODY},
-    )
+    @routes.get("/models/{name}/versions/{version}", responses=documented(404, 503))
+    def version_metadata(name: str, version: str) -> dict[str, object]:
+        """The same, for the version in service only (`versions` in the model's metadata)."""
+        return _metadata(model_name, model_of(name, version))
+
+    infer_options = {
+        "responses": ERRORS,
+        "response_model_exclude_none": True,
+        "openapi_extra": {"requestBody": REQUEST_BODY},
+    }
+
+    @routes.post("/models/{name}/infer", **infer_options)
     async def infer(name: str, request: Request) -> InferenceResponse:
         """One input per feature column (its name, datatype and shape [rows] or [rows, 1]).
         Classification: the `label` output, and `probabilities` (rows by classes, in the order
         of the model's `classes` parameter); regression: the `prediction` output."""
-        json_size = request.headers.get("inference-header-content-length")
-        body = _request(await request.body(), json_size)
-        contract = model_of(name).predictor.contract
-        features = {f.name: f for f in contract.features}
-        unknown = [given.name for given in body.inputs if given.name not in features]
-        if unknown:
-            raise ProtocolError(
-                400, f"unknown input {unknown[0]!r}: the inputs are {', '.join(contract.names)}"
-            )
-        offered = [str(output["name"]) for output in outputs(contract)]
-        asked = [output.name for output in body.outputs] if body.outputs else offered
-        unasked = sorted(set(asked) - set(offered))
-        if unasked:
-            names = ", ".join(offered)
-            raise ProtocolError(400, f"unknown output {unasked[0]!r}: the outputs are {names}")
-        table = {given.name: _column(given, features[given.name]) for given in body.inputs}
-        lengths = {len(values) for values in table.values()}
-        if len(lengths) > 1:
-            raise ProtocolError(
-                400, "the inputs have different numbers of rows: send one value per row"
-            )
-        predictions, served = inference.predict(table, lengths.pop())
-        tensors = _tensors(contract, predictions)
-        return InferenceResponse(
-            model_name=model_name,
-            model_version=served.key,
-            id=body.id,
-            outputs=[tensors[output] for output in asked],
-        )
+        return await _infer(inference, model_name, model_of(name), request)
+
+    @routes.post("/models/{name}/versions/{version}/infer", **infer_options)
+    async def version_infer(name: str, version: str, request: Request) -> InferenceResponse:
+        """The same, for the version in service only (`versions` in the model's metadata)."""
+        return await _infer(inference, model_name, model_of(name, version), request)
 
     return routes
+
+
+def _metadata(model_name: str, served: Served) -> dict[str, object]:
+    contract = served.predictor.contract
+    inputs = [{"name": f.name, "datatype": f.datatype, "shape": [-1]} for f in contract.features]
+    parameters: dict[str, object] = {"task": contract.task}
+    if contract.task != REGRESSION:
+        parameters["classes"] = list(contract.classes)
+    return {
+        "name": model_name,
+        "versions": [served.key],
+        "platform": "python",
+        "inputs": inputs,
+        "outputs": outputs(contract),
+        "parameters": parameters,
+    }
+
+
+async def _infer(
+    inference: Inference, model_name: str, served: Served, request: Request
+) -> InferenceResponse:
+    json_size = request.headers.get("inference-header-content-length")
+    body = _request(await request.body(), json_size)
+    contract = served.predictor.contract
+    features = {f.name: f for f in contract.features}
+    unknown = [given.name for given in body.inputs if given.name not in features]
+    if unknown:
+        raise ProtocolError(
+            400, f"unknown input {unknown[0]!r}: the inputs are {', '.join(contract.names)}"
+        )
+    offered = [str(output["name"]) for output in outputs(contract)]
+    asked = [output.name for output in body.outputs] if body.outputs else offered
+    unasked = sorted(set(asked) - set(offered))
+    if unasked:
+        names = ", ".join(offered)
+        raise ProtocolError(400, f"unknown output {unasked[0]!r}: the outputs are {names}")
+    table = {given.name: _column(given, features[given.name]) for given in body.inputs}
+    lengths = {len(values) for values in table.values()}
+    if len(lengths) > 1:
+        message = "the inputs have different numbers of rows: send one value per row"
+        raise ProtocolError(400, message)
+    # The model in service now: one model for the whole request, whatever swaps meanwhile.
+    predictions, served = inference.predict(table, lengths.pop())
+    tensors = _tensors(served.predictor.contract, predictions)
+    return InferenceResponse(
+        model_name=model_name,
+        model_version=served.key,
+        id=body.id,
+        outputs=[tensors[output] for output in asked],
+    )

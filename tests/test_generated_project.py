@@ -78,7 +78,7 @@ def test_the_generated_ci_checks_pass_locally(renders, tmp_path, answers):
 MODEL_TESTS = ["tests/test_model.py", "tests/test_contract.py"]
 
 
-def test_the_numpy_classifier_passes_its_model_and_training_tests(renders, tmp_path):
+def test_the_numpy_classifier_passes_its_model_and_contract_tests(renders, tmp_path):
     project = renders.copy(tmp_path / "project", ml_framework="none", tracking="none")
 
     command = [uv(), "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", *MODEL_TESTS]

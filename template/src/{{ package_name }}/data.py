@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .contract import REGRESSION, ContractError, check_column_to_predict
+from .contract import CLASSIFICATION, REGRESSION, ContractError, check_column_to_predict
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -52,7 +52,7 @@ class Dataset:
 
 
 def make_dataset(
-    n_samples: int = 600, seed: int = 0, task: str = "classification"
+    n_samples: int = 600, seed: int = 0, task: str = CLASSIFICATION
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Gaussian blobs around fixed centres, the same for the same seed: columns f0..f3, and
     the label column `label`: classes 0, 1, 2, or for a regression a number (a weighted sum
@@ -74,8 +74,13 @@ def demo_dataset(n_samples: int, task: str) -> Dataset:
 
 def load_training_data(settings: Settings, task: str) -> Dataset:
     """DATA_PATH's rows, else the demo set. task: model.py's TASK."""
-    dataset = read_training_file(settings)
-    return demo_dataset(settings.train_samples, task) if dataset is None else checked(dataset, task)
+    return training_data(read_training_file(settings), settings, task)
+
+
+def training_data(found: Dataset | None, settings: Settings, task: str) -> Dataset:
+    """`found` (read_training_file's answer) once its label column suits `task`; the demo set
+    where there is no DATA_PATH."""
+    return demo_dataset(settings.train_samples, task) if found is None else checked(found, task)
 
 
 def read_training_file(settings: Settings) -> Dataset | None:

@@ -147,17 +147,20 @@ def outputs(contract: Contract) -> list[dict[str, object]]:
 
 
 def _tensors(contract: Contract, predictions: Predictions) -> dict[str, Tensor]:
-    rows, values = len(predictions.values), predictions.values
-    if predictions.probabilities is None:
-        return {"prediction": Tensor(name="prediction", datatype="FP64", shape=[rows], data=values)}
-    label = Tensor(name="label", datatype=_label_datatype(contract), shape=[rows], data=values)
-    probabilities = Tensor(
-        name="probabilities",
-        datatype="FP64",
-        shape=[rows, len(contract.classes)],
-        data=predictions.probabilities.astype(float).ravel().tolist(),
-    )
-    return {"label": label, "probabilities": probabilities}
+    """The outputs that `outputs` describes, filled with these predictions."""
+    rows = len(predictions.values)
+    data = {"label": predictions.values, "prediction": predictions.values}
+    if predictions.probabilities is not None:
+        data["probabilities"] = predictions.probabilities.astype(float).ravel().tolist()
+    return {
+        str(spec["name"]): Tensor(
+            name=str(spec["name"]),
+            datatype=str(spec["datatype"]),
+            shape=[rows, *spec["shape"][1:]],  # type: ignore[index]
+            data=data[str(spec["name"])],
+        )
+        for spec in outputs(contract)
+    }
 
 
 def router(inference: Inference, model_name: str, server_version: str) -> APIRouter:

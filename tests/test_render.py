@@ -54,6 +54,7 @@ COMMON_FILES = {
     "src/{pkg}/__init__.py",
     "src/{pkg}/artifacts.py",
     "src/{pkg}/batch.py",
+    "src/{pkg}/binary_tensors.py",
     "src/{pkg}/cli.py",
     "src/{pkg}/config.py",
     "src/{pkg}/contract.py",

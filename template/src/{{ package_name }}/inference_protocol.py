@@ -1,23 +1,30 @@
 """The Open Inference Protocol v2 over REST (KServe, Triton, Seldon Core 2 and their clients):
 server and model health and metadata, and POST /v2/models/{name}[/versions/{version}]/infer
 with one input per feature column, answering per row a `label` output (and `probabilities`, one
-per class) for a classification, a `prediction` output for a regression. JSON tensors only: the
-binary tensor extension is refused with a 400 that says so."""
+per class) for a classification, a `prediction` output for a regression. Tensors come and go as
+JSON, or as binary data after the JSON (binary_tensors.py), as tritonclient sends them."""
 
 import math
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from . import binary_tensors
+from .binary_tensors import BinaryError
 from .contract import REGRESSION, Contract, Feature
 from .following import Served
 from .inference import Inference, ProtocolError, documented
 from .predictor import Predictions
 
-NUMBER_TYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"}
-NUMBER_TYPES |= {"FP16", "FP32", "FP64"}
+NUMBER_TYPES = set(binary_tensors.NUMPY_TYPES)
 ERRORS = documented(400, 404, 408, 413, 422, 503)
+BINARY_ANSWER = {
+    "description": "Outputs asked for in binary (the `binary_data` parameter of an output, or"
+    " `binary_data_output` of the request): the JSON, then their data; the JSON's length is"
+    f" the {binary_tensors.HEADER} header",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
 
 
 class RequestInput(BaseModel):
@@ -25,7 +32,7 @@ class RequestInput(BaseModel):
     shape: list[int]
     datatype: str
     parameters: dict[str, Any] | None = None
-    data: list[Any]
+    data: list[Any] | None = None  # None: its bytes follow the JSON (binary_data_size)
 
 
 class RequestOutput(BaseModel):
@@ -57,7 +64,8 @@ class Tensor(BaseModel):
     name: str
     datatype: str
     shape: list[int]
-    data: list[Any]
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
 
 
 class InferenceResponse(BaseModel):
@@ -74,16 +82,11 @@ def _flat(data: list) -> list:
     return data
 
 
-def _column(given: RequestInput, feature: Feature) -> list:
-    data = _flat(given.data)
+def _column(given: RequestInput, feature: Feature, binary: bytes | None) -> list:
+    """The input's values, flat: from its JSON `data`, or decoded from its `binary` data."""
     if len(given.shape) not in (1, 2) or (len(given.shape) == 2 and given.shape[1] != 1):
         raise ProtocolError(
             400, f"input {given.name!r} has shape {given.shape}: send [rows] or [rows, 1]"
-        )
-    if math.prod(given.shape) != len(data):
-        raise ProtocolError(
-            400,
-            f"input {given.name!r}: shape {given.shape} but {len(data)} values: send one per row",
         )
     wanted = feature.datatype
     fits = given.datatype in NUMBER_TYPES if wanted in NUMBER_TYPES else given.datatype == wanted
@@ -91,7 +94,34 @@ def _column(given: RequestInput, feature: Feature) -> list:
         raise ProtocolError(
             400, f"input {given.name!r} is {given.datatype}: the model takes {wanted} there"
         )
+    if binary is not None:
+        try:
+            data = binary_tensors.decode(given.datatype, binary)
+        except BinaryError as error:
+            raise ProtocolError(400, f"input {given.name!r}: {error}") from None
+    elif given.data is not None:
+        data = _flat(given.data)
+    else:
+        raise ProtocolError(
+            400,
+            f"input {given.name!r} has no data: send `data`, or its bytes after the JSON with"
+            " a binary_data_size parameter",
+        )
+    if math.prod(given.shape) != len(data):
+        raise ProtocolError(
+            400,
+            f"input {given.name!r}: shape {given.shape} but {len(data)} values: send one per row",
+        )
     return data
+
+
+def _binary_size(given: RequestInput) -> int | None:
+    size = (given.parameters or {}).get("binary_data_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ProtocolError(
+            400, f"input {given.name!r}: binary_data_size is {size!r}: give its data's length"
+        )
+    return size
 
 
 REQUEST_BODY = {
@@ -100,16 +130,15 @@ REQUEST_BODY = {
 }
 
 
-def _request(body: bytes, json_size: str | None) -> InferenceRequest:
+def _request(body: bytes, json_size: str | None) -> tuple[InferenceRequest, bytes]:
     """The request, parsed here rather than by FastAPI: clients such as tritonclient send it
-    without a JSON Content-Type. With the binary extension, its JSON is the first
-    Inference-Header-Content-Length bytes; binary tensors after it are refused."""
-    if json_size is not None and json_size.isdigit() and int(json_size) < len(body):
-        raise ProtocolError(
-            400, "binary tensors are not supported: send JSON (tritonclient: binary_data=False)"
-        )
+    without a JSON Content-Type, and with binary tensors after the JSON; and those bytes."""
     try:
-        return InferenceRequest.model_validate_json(body)
+        json_part, binary = binary_tensors.split_body(body, json_size)
+    except BinaryError as error:
+        raise ProtocolError(400, str(error)) from None
+    try:
+        return InferenceRequest.model_validate_json(json_part), binary
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
@@ -178,7 +207,11 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
 
     @routes.get("")
     def server_metadata() -> dict[str, object]:
-        return {"name": model_name, "version": server_version, "extensions": []}
+        return {
+            "name": model_name,
+            "version": server_version,
+            "extensions": ["binary_tensor_data"],
+        }
 
     @routes.get("/health/live")
     def live() -> dict[str, bool]:
@@ -210,20 +243,23 @@ def router(inference: Inference, model_name: str, server_version: str) -> APIRou
         return _metadata(model_name, model_of(name, version))
 
     infer_options = {
-        "responses": ERRORS,
+        "response_model": InferenceResponse,  # or, for binary outputs, the Response itself
+        "responses": {200: BINARY_ANSWER, **ERRORS},
         "response_model_exclude_none": True,
         "openapi_extra": {"requestBody": REQUEST_BODY},
     }
 
     @routes.post("/models/{name}/infer", **infer_options)
-    async def infer(name: str, request: Request) -> InferenceResponse:
+    async def infer(name: str, request: Request) -> InferenceResponse | Response:
         """One input per feature column (its name, datatype and shape [rows] or [rows, 1]).
         Classification: the `label` output, and `probabilities` (rows by classes, in the order
         of the model's `classes` parameter); regression: the `prediction` output."""
         return await _infer(inference, model_name, model_of(name), request)
 
     @routes.post("/models/{name}/versions/{version}/infer", **infer_options)
-    async def version_infer(name: str, version: str, request: Request) -> InferenceResponse:
+    async def version_infer(
+        name: str, version: str, request: Request
+    ) -> InferenceResponse | Response:
         """The same, for the version in service only (`versions` in the model's metadata)."""
         return await _infer(inference, model_name, model_of(name, version), request)
 
@@ -248,9 +284,9 @@ def _metadata(model_name: str, served: Served) -> dict[str, object]:
 
 async def _infer(
     inference: Inference, model_name: str, served: Served, request: Request
-) -> InferenceResponse:
-    json_size = request.headers.get("inference-header-content-length")
-    body = _request(await request.body(), json_size)
+) -> InferenceResponse | Response:
+    json_size = request.headers.get(binary_tensors.HEADER)
+    body, binary = _request(await request.body(), json_size)
     contract = served.predictor.contract
     features = {f.name: f for f in contract.features}
     unknown = [given.name for given in body.inputs if given.name not in features]
@@ -258,13 +294,15 @@ async def _infer(
         raise ProtocolError(
             400, f"unknown input {unknown[0]!r}: the inputs are {', '.join(contract.names)}"
         )
-    offered = [str(output["name"]) for output in outputs(contract)]
-    asked = [output.name for output in body.outputs] if body.outputs else offered
-    unasked = sorted(set(asked) - set(offered))
-    if unasked:
-        names = ", ".join(offered)
-        raise ProtocolError(400, f"unknown output {unasked[0]!r}: the outputs are {names}")
-    table = {given.name: _column(given, features[given.name]) for given in body.inputs}
+    asked = _asked_outputs(body, [str(output["name"]) for output in outputs(contract)])
+    try:
+        binaries = binary_tensors.slices([_binary_size(given) for given in body.inputs], binary)
+    except BinaryError as error:
+        raise ProtocolError(400, str(error)) from None
+    table = {
+        given.name: _column(given, features[given.name], data)
+        for given, data in zip(body.inputs, binaries, strict=True)
+    }
     lengths = {len(values) for values in table.values()}
     if len(lengths) > 1:
         message = "the inputs have different numbers of rows: send one value per row"
@@ -272,9 +310,42 @@ async def _infer(
     # The model in service now: one model for the whole request, whatever swaps meanwhile.
     predictions, served = inference.predict(table, lengths.pop())
     tensors = _tensors(served.predictor.contract, predictions)
-    return InferenceResponse(
+    response = InferenceResponse(
         model_name=model_name,
         model_version=served.key,
         id=body.id,
-        outputs=[tensors[output] for output in asked],
+        outputs=[tensors[name] for name in asked],
+    )
+    in_binary = {name for name, binary in asked.items() if binary}
+    return _with_binary_outputs(response, in_binary) if in_binary else response
+
+
+def _asked_outputs(body: InferenceRequest, offered: list[str]) -> dict[str, bool]:
+    """The outputs to answer (all when none is named), each with whether it goes in binary."""
+    all_binary = (body.parameters or {}).get("binary_data_output") is True
+    if not body.outputs:
+        return dict.fromkeys(offered, all_binary)
+    unasked = sorted({output.name for output in body.outputs} - set(offered))
+    if unasked:
+        names = ", ".join(offered)
+        raise ProtocolError(400, f"unknown output {unasked[0]!r}: the outputs are {names}")
+    return {
+        output.name: (output.parameters or {}).get("binary_data", all_binary) is True
+        for output in body.outputs
+    }
+
+
+def _with_binary_outputs(response: InferenceResponse, in_binary: set[str]) -> Response:
+    """The response as the binary extension sends it: these outputs' data after the JSON."""
+    data = []
+    for tensor in response.outputs:
+        if tensor.name in in_binary:
+            data.append(binary_tensors.encode(tensor.datatype, tensor.data or []))
+            tensor.parameters = {"binary_data_size": len(data[-1])}
+            tensor.data = None
+    head = response.model_dump_json(exclude_none=True).encode()
+    return Response(
+        head + b"".join(data),
+        media_type="application/octet-stream",
+        headers={binary_tensors.HEADER: str(len(head))},
     )

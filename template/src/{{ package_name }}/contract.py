@@ -163,10 +163,12 @@ class Feature:
     def encode(self, raw: Sequence | pd.Series, out: np.ndarray) -> None:
         """Writes this column's prepared values into `out` (rows by self.width)."""
         if self.kind == NUMBER:
-            numbers = self.numbers(raw)
+            numbers = self.numbers(raw)  # a new array: changed in place, no temporaries
             numbers[np.isnan(numbers)] = self.fill
             with np.errstate(over="ignore", invalid="ignore"):
-                out[:, 0] = np.clip((numbers - self.mean) / self.scale, -CLIP, CLIP)
+                numbers -= self.mean
+                numbers /= self.scale
+            out[:, 0] = np.clip(numbers, -CLIP, CLIP, out=numbers)
         else:
             codes = self.codes(raw)
             seen = codes >= 0

@@ -114,16 +114,25 @@ def test_github_scripts_take_expressions_through_the_environment_only(github):
             assert "${{" not in step.get("run", ""), (name, step.get("name"))
 
 
-def test_dependabot_watches_actions_uv_base_images_and_the_mlflow_server(github):
+def test_dependabot_watches_actions_uv_base_images_and_the_mlflow_servers(github):
     config = load(github / ".github/dependabot.yml")
-    ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
-    assert set(ecosystems) == {"github-actions", "uv", "docker", "docker-compose"}
-    # The locked client and compose's MLflow server move in one pull request.
+    updates = {(u["package-ecosystem"], u["directory"]): u for u in config["updates"]}
+    assert set(updates) == {
+        ("github-actions", "/"),
+        ("uv", "/"),
+        ("docker", "/"),
+        ("docker-compose", "/"),
+        ("docker", "/deploy/kubernetes/mlflow"),
+    }
+    # The locked client and the MLflow servers of compose and Kubernetes move in one pull
+    # request; the Kubernetes directory names no other image.
     [group] = config["multi-ecosystem-groups"]
-    assert ecosystems["uv"]["multi-ecosystem-group"] == group
-    assert ecosystems["uv"]["patterns"] == ["*"]
-    assert ecosystems["docker-compose"]["multi-ecosystem-group"] == group
-    assert ecosystems["docker-compose"]["patterns"] == ["*"]
+    for grouped in [("uv", "/"), ("docker-compose", "/"), ("docker", "/deploy/kubernetes/mlflow")]:
+        assert updates[grouped]["multi-ecosystem-group"] == group
+        assert updates[grouped]["patterns"] == ["*"]
+    manifests = sorted((github / "deploy/kubernetes/mlflow").glob("*.yaml"))
+    images = {i for m in manifests for i in re.findall(r"^ +image: (\S+)", m.read_text(), re.M)}
+    assert len(images) == 1 and images.pop().split(":")[0].endswith("/mlflow/mlflow")
 
 
 def test_without_mlflow_dependabot_has_no_compose_group(tmp_path_factory):

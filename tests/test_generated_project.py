@@ -50,6 +50,22 @@ def test_a_new_project_locks_what_the_release_tested_and_nothing_holds_it_back(t
     run([uv(), "lock", "--check"], cwd=project, env=project_env())
 
 
+# The server's stop and port handling, and the tracking server's retries and store creation: the
+# same code whatever the model and the task (model.py is the only framework file they reach).
+# The defaults suite runs them; the others skip them, for CI's time (about a minute each).
+SAME_FOR_EVERY_MODEL = [
+    f"--deselect=tests/{name}"
+    for name in (
+        "test_serving.py::test_sigterm_under_keep_alive_load_loses_no_request",
+        "test_serving.py::test_sigterm_drains_requests_in_flight_then_exits_0",
+        "test_serving.py::test_a_busy_port_is_one_line_error_not_a_traceback",
+        "test_tracking.py::test_two_runs_starting_on_a_fresh_output_dir_both_succeed",
+        "test_tracking.py::test_an_unreachable_tracking_server_is_one_error_line_and_exit_75",
+        "test_tracking.py::test_an_unreachable_tracking_server_is_retried_for_tracking_retry_seconds",
+    )
+]
+
+
 # One project per distinct set of Python files: the image flavor and the CI service change none
 # (test_the_flavor_and_ci_change_no_python_file), so their suites would prove nothing new. The
 # task is crossed with the other answers rather than multiplied by them (CI's time): regression
@@ -66,12 +82,17 @@ def test_a_new_project_locks_what_the_release_tested_and_nothing_holds_it_back(t
     ids=["defaults", "tracking-none-regression", "none-py3.12-regression"],
 )
 def test_the_generated_ci_checks_pass_locally(renders, tmp_path, answers):
-    # The exact commands of the generated CI: lint, format check, the project's own tests.
+    # The exact commands of the generated CI: lint, format check, the project's own tests (past
+    # the defaults, less SAME_FOR_EVERY_MODEL).
     project = renders.copy(tmp_path / "project", **answers)
+    checks = [command.split()[1:] for command in PROJECT_CHECKS]
+    if answers:
+        checks[-1] += SAME_FOR_EVERY_MODEL
 
-    results = [run([uv(), *c.split()[1:]], cwd=project, env=project_env()) for c in PROJECT_CHECKS]
+    results = [run([uv(), *check], cwd=project, env=project_env()) for check in checks]
 
     assert " passed" in results[-1].stdout and "failed" not in results[-1].stdout
+    assert (" deselected" in results[-1].stdout) == bool(answers)
 
 
 # What changes with the task, apart from the suites above: the model, and training on a table.
@@ -193,22 +214,6 @@ def test_pytorchs_index_serves_linux_and_pypi_every_other_platform(tmp_path):
     torch = {r.get("marker"): r for r in ours["metadata"]["requires-dist"] if r["name"] == "torch"}
     assert torch["sys_platform == 'linux'"]["index"] == "https://pypi.org/simple"
     assert "index" not in torch["sys_platform != 'linux'"]
-
-
-# The server's stop and port handling, and the tracking server's retries and store creation: the
-# same code whatever the model (model.py is the only framework file they reach). The defaults
-# suite runs them; the PyTorch one skips them, for CI's time (about a minute).
-SAME_FOR_EVERY_MODEL = [
-    f"--deselect=tests/{name}"
-    for name in (
-        "test_serving.py::test_sigterm_under_keep_alive_load_loses_no_request",
-        "test_serving.py::test_sigterm_drains_requests_in_flight_then_exits_0",
-        "test_serving.py::test_a_busy_port_is_one_line_error_not_a_traceback",
-        "test_tracking.py::test_two_runs_starting_on_a_fresh_output_dir_both_succeed",
-        "test_tracking.py::test_an_unreachable_tracking_server_is_one_error_line_and_exit_75",
-        "test_tracking.py::test_an_unreachable_tracking_server_is_retried_for_tracking_retry_seconds",
-    )
-]
 
 
 # The portable-model test installs the project's torch build into a fresh environment from

@@ -33,7 +33,10 @@ def split_body(body: bytes, json_size: str | None) -> tuple[bytes, bytes]:
     """The request's JSON, and the binary data after it (empty without the header)."""
     if json_size is None:
         return body, b""
-    if not json_size.isdigit() or int(json_size) > len(body):
+    # ASCII digits only, and few: "²" is a digit to Python but not to int(), and int() refuses
+    # a string of thousands of digits.
+    is_count = json_size.isascii() and json_size.isdecimal() and len(json_size) <= 18
+    if not is_count or int(json_size) > len(body):
         raise BinaryError(
             f"{HEADER} is {json_size!r} for a body of {len(body)} bytes: give the length in"
             " bytes of the JSON that starts the body"
@@ -51,7 +54,7 @@ def slices(sizes: list[int | None], data: bytes) -> list[bytes | None]:
     if start != len(data):
         raise BinaryError(
             f"the inputs' binary_data_size add up to {start} bytes but {len(data)} follow the"
-            " JSON: give each binary input the size of its data"
+            f" JSON: give each binary input the size of its data, and the JSON's in {HEADER}"
         )
     return cut
 
@@ -88,6 +91,7 @@ def _byte_strings(data: bytes) -> list[bytes]:
 
 
 def encode(datatype: str, values: list) -> bytes:
+    """A tensor's elements as the extension sends them."""
     if datatype == "BYTES":
         texts = [str(value).encode() for value in values]
         return b"".join(LENGTH.pack(len(text)) + text for text in texts)

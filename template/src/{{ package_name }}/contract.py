@@ -163,7 +163,7 @@ class Feature:
     def encode(self, raw: Sequence | pd.Series, out: np.ndarray) -> None:
         """Writes this column's prepared values into `out` (rows by self.width)."""
         if self.kind == NUMBER:
-            numbers = self.numbers(raw)  # a new array: changed in place, no temporaries
+            numbers = self.numbers(raw)  # a new array: changed in place, not copied
             numbers[np.isnan(numbers)] = self.fill
             with np.errstate(over="ignore", invalid="ignore"):
                 numbers -= self.mean

@@ -11,7 +11,6 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from . import binary_tensors
-from .binary_tensors import BinaryError
 from .contract import REGRESSION, Contract, Feature
 from .following import Served
 from .inference import Inference, ProtocolError, documented
@@ -97,7 +96,7 @@ def _column(given: RequestInput, feature: Feature, binary: bytes | None) -> list
     if binary is not None:
         try:
             data = binary_tensors.decode(given.datatype, binary)
-        except BinaryError as error:
+        except binary_tensors.BinaryError as error:
             raise ProtocolError(400, f"input {given.name!r}: {error}") from None
     elif given.data is not None:
         data = _flat(given.data)
@@ -135,7 +134,7 @@ def _request(body: bytes, json_size: str | None) -> tuple[InferenceRequest, byte
     without a JSON Content-Type, and with binary tensors after the JSON; and those bytes."""
     try:
         json_part, binary = binary_tensors.split_body(body, json_size)
-    except BinaryError as error:
+    except binary_tensors.BinaryError as error:
         raise ProtocolError(400, str(error)) from None
     try:
         return InferenceRequest.model_validate_json(json_part), binary
@@ -297,7 +296,7 @@ async def _infer(
     asked = _asked_outputs(body, [str(output["name"]) for output in outputs(contract)])
     try:
         binaries = binary_tensors.slices([_binary_size(given) for given in body.inputs], binary)
-    except BinaryError as error:
+    except binary_tensors.BinaryError as error:
         raise ProtocolError(400, str(error)) from None
     table = {
         given.name: _column(given, features[given.name], data)
@@ -310,6 +309,8 @@ async def _infer(
     # The model in service now: one model for the whole request, whatever swaps meanwhile.
     predictions, served = inference.predict(table, lengths.pop())
     tensors = _tensors(served.predictor.contract, predictions)
+    if not set(asked) <= set(tensors):  # a version with other outputs was swapped in meanwhile
+        raise ProtocolError(503, "the model in service changed its outputs meanwhile: retry")
     response = InferenceResponse(
         model_name=model_name,
         model_version=served.key,
@@ -321,8 +322,9 @@ async def _infer(
 
 
 def _asked_outputs(body: InferenceRequest, offered: list[str]) -> dict[str, bool]:
-    """The outputs to answer (all when none is named), each with whether it goes in binary."""
-    all_binary = (body.parameters or {}).get("binary_data_output") is True
+    """The outputs to answer (all when none is named), each with whether it goes in binary:
+    an output's `binary_data`, else the request's `binary_data_output`, else not."""
+    all_binary = _flag(body.parameters, "binary_data_output", False)
     if not body.outputs:
         return dict.fromkeys(offered, all_binary)
     unasked = sorted({output.name for output in body.outputs} - set(offered))
@@ -330,9 +332,17 @@ def _asked_outputs(body: InferenceRequest, offered: list[str]) -> dict[str, bool
         names = ", ".join(offered)
         raise ProtocolError(400, f"unknown output {unasked[0]!r}: the outputs are {names}")
     return {
-        output.name: (output.parameters or {}).get("binary_data", all_binary) is True
-        for output in body.outputs
+        output.name: _flag(output.parameters, "binary_data", all_binary) for output in body.outputs
     }
+
+
+def _flag(parameters: dict[str, Any] | None, name: str, default: bool) -> bool:
+    value = (parameters or {}).get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ProtocolError(400, f"parameter {name} is {value!r}: give true or false")
+    return value
 
 
 def _with_binary_outputs(response: InferenceResponse, in_binary: set[str]) -> Response:
@@ -340,7 +350,7 @@ def _with_binary_outputs(response: InferenceResponse, in_binary: set[str]) -> Re
     data = []
     for tensor in response.outputs:
         if tensor.name in in_binary:
-            data.append(binary_tensors.encode(tensor.datatype, tensor.data or []))
+            data.append(binary_tensors.encode(tensor.datatype, tensor.data))
             tensor.parameters = {"binary_data_size": len(data[-1])}
             tensor.data = None
     head = response.model_dump_json(exclude_none=True).encode()

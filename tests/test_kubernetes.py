@@ -766,6 +766,42 @@ def test_the_openshift_component_leaves_uid_gid_and_fsgroup_to_the_platform(vari
     assert checked == len(pods(project)) and deploy.is_dir()
 
 
+def test_the_openshift_component_leaves_a_workload_of_the_teams_own_alone(variant, tmp_path):
+    # A team's workload that names no uid: removing what is not there would fail the build.
+    _, project = variant
+    deploy = with_component(project, tmp_path, "openshift")
+    (deploy / "worker-deployment.yaml").write_text(TEAMS_WORKER)
+    kustomization = deploy / "kustomization.yaml"
+    config = yaml.safe_load(kustomization.read_text())
+    config["resources"].append("worker-deployment.yaml")
+    kustomization.write_text(yaml.safe_dump(config))
+
+    resources = build(deploy)
+
+    workers = [r for r in resources if r["metadata"]["name"] == "worker"]
+    assert [w["spec"]["template"]["spec"]["containers"][0]["image"] for w in workers] == ["worker"]
+    serve = one([r for r in resources if r["metadata"]["name"] != "worker"], "Deployment")
+    assert "runAsUser" not in serve["spec"]["template"]["spec"]["securityContext"]
+
+
+TEAMS_WORKER = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+spec:
+  selector:
+    matchLabels: {app: worker}
+  template:
+    metadata:
+      labels: {app: worker}
+    spec:
+      containers:
+        - name: worker
+          image: worker
+"""
+
+
 def test_pytorch_on_cuda_serves_on_gpus_with_an_opt_in_component(variant, tmp_path):
     answers, project = variant
     if not (answers["ml_framework"] == "pytorch" and on_cuda(answers)):

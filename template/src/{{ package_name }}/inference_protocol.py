@@ -5,6 +5,8 @@ per class) for a classification, a `prediction` output for a regression. Tensors
 JSON, or as binary data after the JSON (binary_tensors.py), as tritonclient sends them."""
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -94,10 +96,8 @@ def _column(given: RequestInput, feature: Feature, binary: bytes | None) -> list
             400, f"input {given.name!r} is {given.datatype}: the model takes {wanted} there"
         )
     if binary is not None:
-        try:
+        with _broken_binary_is_400(f"input {given.name!r}: "):
             data = binary_tensors.decode(given.datatype, binary)
-        except binary_tensors.BinaryError as error:
-            raise ProtocolError(400, f"input {given.name!r}: {error}") from None
     elif given.data is not None:
         data = _flat(given.data)
     else:
@@ -112,6 +112,14 @@ def _column(given: RequestInput, feature: Feature, binary: bytes | None) -> list
             f"input {given.name!r}: shape {given.shape} but {len(data)} values: send one per row",
         )
     return data
+
+
+@contextmanager
+def _broken_binary_is_400(where: str = "") -> Iterator[None]:
+    try:
+        yield
+    except binary_tensors.BinaryError as error:
+        raise ProtocolError(400, f"{where}{error}") from None
 
 
 def _binary_size(given: RequestInput) -> int | None:
@@ -132,10 +140,8 @@ REQUEST_BODY = {
 def _request(body: bytes, json_size: str | None) -> tuple[InferenceRequest, bytes]:
     """The request, parsed here rather than by FastAPI: clients such as tritonclient send it
     without a JSON Content-Type, and with binary tensors after the JSON; and those bytes."""
-    try:
+    with _broken_binary_is_400():
         json_part, binary = binary_tensors.split_body(body, json_size)
-    except binary_tensors.BinaryError as error:
-        raise ProtocolError(400, str(error)) from None
     try:
         return InferenceRequest.model_validate_json(json_part), binary
     except ValidationError as error:
@@ -294,10 +300,8 @@ async def _infer(
             400, f"unknown input {unknown[0]!r}: the inputs are {', '.join(contract.names)}"
         )
     asked = _asked_outputs(body, [str(output["name"]) for output in outputs(contract)])
-    try:
+    with _broken_binary_is_400():
         binaries = binary_tensors.slices([_binary_size(given) for given in body.inputs], binary)
-    except binary_tensors.BinaryError as error:
-        raise ProtocolError(400, str(error)) from None
     table = {
         given.name: _column(given, features[given.name], data)
         for given, data in zip(body.inputs, binaries, strict=True)
